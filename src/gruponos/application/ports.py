@@ -1,0 +1,162 @@
+"""Ports: what the use cases need from the outside world, as ``typing.Protocol``.
+
+Every method that does I/O returns an ``IOResult``; an adapter turns the exceptions it expects into
+``IOFailure`` at its edge and lets bugs raise. Streams are iterators of ``IOResult``: after the
+first failure the iterator ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from returns.io import IOResult
+
+from gruponos.application.errors import SinkError, StateError, WmsError
+from gruponos.domain.schema import EntitySchema
+from gruponos.domain.sync import (
+    Batch,
+    Checkpoint,
+    ReadWindow,
+    StateKey,
+    SyncReport,
+    WriteOutcome,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of raw records, in the order the source returned them.
+
+    ``retries`` counts the requests retried to get this page (429, 5xx, timeouts ...).
+    """
+
+    entity: str
+    records: Sequence[Mapping[str, Any]]
+    number: int
+    retries: int = 0
+
+
+class WmsSource(Protocol):
+    """Oracle WMS Cloud (or a stand-in): lists entities, describes them, streams pages.
+
+    ``read`` semantics: a :class:`~gruponos.domain.sync.FullWindow` reads ``id > after_id`` in id
+    order; an :class:`~gruponos.domain.sync.IncrementalWindow` reads ``mod_ts >= since`` in
+    ``(mod_ts, id)`` order with keyset paging, so rows changed during the read are not skipped.
+    An empty result (the API's 404 on an empty filter) is an empty stream, not an error.
+    """
+
+    def list_entities(self) -> IOResult[tuple[str, ...], WmsError]: ...
+
+    def describe(self, entity: str) -> IOResult[EntitySchema, WmsError]: ...
+
+    def read(self, entity: str, window: ReadWindow) -> Iterator[IOResult[Page, WmsError]]: ...
+
+    def close(self) -> None: ...
+
+
+class RecordSink(Protocol):
+    """The analytics database: tables per entity, monotonic upserts, quarantine, soft deletes."""
+
+    def prepare(self, schema: EntitySchema) -> IOResult[None, SinkError]:
+        """Create the entity's table, or add columns for new fields; never drop anything."""
+        ...
+
+    def write(self, batch: Batch) -> IOResult[WriteOutcome, SinkError]:
+        """Upsert the batch's records monotonically (a stored row is only replaced by a version
+        with ``mod_ts`` >= its own), quarantine its rejected records, mark rows as seen by
+        ``batch.generation``, and — when the state lives in the sink — store ``batch.checkpoint``
+        under ``batch.state_key``; all in one transaction."""
+        ...
+
+    def soft_delete_unseen(
+        self, entity: str, generation: str, at: datetime
+    ) -> IOResult[int, SinkError]:
+        """After a complete full pass: mark rows not seen by ``generation`` as deleted at ``at``."""
+        ...
+
+    def existing_ids(
+        self, entity: str, ids: Collection[int]
+    ) -> IOResult[frozenset[int], SinkError]:
+        """Which of ``ids`` are loaded (and not deleted) for ``entity``."""
+        ...
+
+    def snapshot(self, entity: str) -> IOResult[dict[int, datetime], SinkError]:
+        """Every live (not soft-deleted) id of ``entity`` with its stored ``mod_ts``; for verify."""
+        ...
+
+    def check(self) -> IOResult[None, SinkError]:
+        """Reachable and writable (health check)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Lease(Protocol):
+    """A held lock; releasing twice is harmless."""
+
+    def release(self) -> None: ...
+
+
+class StateStore(Protocol):
+    """Checkpoints per (pipeline, entity), and the lock that keeps one run per key.
+
+    ``in_sink`` is true when the checkpoints live in the record sink's database: the use case then
+    hands the checkpoint to :meth:`RecordSink.write` (same transaction as the data) instead of
+    calling :meth:`save` after the commit.
+    """
+
+    @property
+    def in_sink(self) -> bool: ...
+
+    def load(self, key: StateKey) -> IOResult[Checkpoint | None, StateError]: ...
+
+    def save(self, key: StateKey, checkpoint: Checkpoint) -> IOResult[None, StateError]: ...
+
+    def reset(self, key: StateKey) -> IOResult[None, StateError]: ...
+
+    def all(self) -> IOResult[dict[StateKey, Checkpoint], StateError]: ...
+
+    def lock(self, key: StateKey, owner: str) -> IOResult[Lease, StateError]:
+        """Take the run lock for ``key`` or fail with code ``state.locked`` naming the holder."""
+        ...
+
+
+class RunHistory(Protocol):
+    """Where every run is recorded (start, end, status, counts per entity, error)."""
+
+    def record(self, report: SyncReport) -> IOResult[None, SinkError]:
+        """Insert or update the run ``report.run_id``."""
+        ...
+
+    def list_runs(self, limit: int) -> IOResult[tuple[SyncReport, ...], SinkError]: ...
+
+    def get_run(self, run_id: str) -> IOResult[SyncReport | None, SinkError]: ...
+
+
+class Clock(Protocol):
+    """Time, so the core stays testable: an aware UTC ``now`` and a ``sleep`` for backoff."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncEvent:
+    """Progress and diagnostics from the use cases; adapters log, draw or count them.
+
+    Kinds: ``run_started``, ``entity_started``, ``page_read``, ``batch_written``,
+    ``entity_finished``, ``run_finished``, ``warning``, ``retrying_run``.
+    """
+
+    kind: str
+    run_id: str
+    entity: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SyncObserver(Protocol):
+    def on_event(self, event: SyncEvent) -> None: ...

@@ -1,0 +1,239 @@
+"""Value objects of a sync: modes, checkpoints, read windows, batches and reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from gruponos.domain.normalize import NormalizedRecord
+
+
+class SyncMode(StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    #: Finished, but the share of quarantined records is above the configured threshold.
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """A point in the incremental read order ``(mod_ts, id)``; ordering compares both."""
+
+    mod_ts: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey:
+    """State is kept per (pipeline, entity); the pipeline is the sync mode's name by default."""
+
+    pipeline: str
+    entity: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a pipeline got for one entity, over committed data only.
+
+    - incremental: ``position`` is the newest ``(mod_ts, id)`` committed;
+    - full: ``generation`` names the full pass (its first run id), ``last_id`` the highest id
+      committed in that pass, and ``complete`` whether the pass finished (soft deletes done).
+    """
+
+    mode: SyncMode
+    position: Position | None = None
+    generation: str | None = None
+    last_id: int | None = None
+    complete: bool = False
+
+    def advanced_to(self, position: Position | None, last_id: int | None) -> Checkpoint:
+        """The checkpoint moved forward, never backward."""
+        new_position = self.position
+        if position is not None and (new_position is None or position > new_position):
+            new_position = position
+        new_last = self.last_id
+        if last_id is not None and (new_last is None or last_id > new_last):
+            new_last = last_id
+        return replace(self, position=new_position, last_id=new_last)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain JSON-able form, for state stores (stable across versions)."""
+        return {
+            "mode": self.mode.value,
+            "mod_ts": self.position.mod_ts.isoformat() if self.position else None,
+            "id": self.position.id if self.position else None,
+            "generation": self.generation,
+            "last_id": self.last_id,
+            "complete": self.complete,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
+        """Inverse of :meth:`to_json`; raises ``ValueError``/``KeyError`` on a corrupt document."""
+        position = None
+        if data.get("mod_ts") is not None:
+            mod_ts = datetime.fromisoformat(str(data["mod_ts"]))
+            if mod_ts.tzinfo is None:
+                raise ValueError("checkpoint mod_ts has no UTC offset")
+            position = Position(mod_ts, int(data["id"]))
+        last_id = data.get("last_id")
+        return cls(
+            mode=SyncMode(data["mode"]),
+            position=position,
+            generation=data.get("generation"),
+            last_id=None if last_id is None else int(last_id),
+            complete=bool(data.get("complete", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FullWindow:
+    """Read every record with ``id > after_id`` in id order."""
+
+    after_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncrementalWindow:
+    """Read records with ``mod_ts >= since`` in ``(mod_ts, id)`` order."""
+
+    since: datetime | None
+
+
+ReadWindow = FullWindow | IncrementalWindow
+
+
+def incremental_window(checkpoint: Checkpoint | None, overlap: timedelta) -> IncrementalWindow:
+    """Read from (checkpoint - overlap); everything when there is no checkpoint yet."""
+    if checkpoint is None or checkpoint.position is None:
+        return IncrementalWindow(since=None)
+    return IncrementalWindow(since=checkpoint.position.mod_ts - overlap)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that goes to quarantine: the raw payload, why, and where it came from."""
+
+    entity: str
+    record_id: str | None
+    payload: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Rows to load together, in one transaction, with the checkpoint they justify.
+
+    ``generation`` marks the rows as seen by a full pass (for soft deletes); ``checkpoint`` is
+    stored in the same transaction when the state lives in the sink.
+    """
+
+    entity: str
+    run_id: str
+    records: tuple[NormalizedRecord, ...]
+    rejected: tuple[Rejected, ...] = ()
+    generation: str | None = None
+    state_key: StateKey | None = None
+    checkpoint: Checkpoint | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What a sink did with one batch."""
+
+    written: int = 0  # inserted or replaced
+    stale: int = 0  # not replaced: the stored version is newer (monotonic upsert)
+    quarantined: int = 0  # rejected by the domain or by the database (value does not fit)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityReport:
+    """Counts and timings for one entity in one run."""
+
+    entity: str
+    mode: SyncMode
+    read: int = 0
+    written: int = 0
+    stale: int = 0
+    quarantined: int = 0
+    deleted: int = 0
+    pages: int = 0
+    retried_requests: int = 0
+    batches: int = 0
+    inconsistent_references: int = 0
+    seconds: float = 0.0
+    status: RunStatus = RunStatus.RUNNING
+    error: str | None = None
+    checkpoint: Checkpoint | None = None
+
+    @property
+    def reject_ratio(self) -> float:
+        return self.quarantined / self.read if self.read else 0.0
+
+    def add(self, outcome: WriteOutcome) -> EntityReport:
+        return replace(
+            self,
+            written=self.written + outcome.written,
+            stale=self.stale + outcome.stale,
+            quarantined=self.quarantined + outcome.quarantined,
+            batches=self.batches + 1,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """The report of one run over a set of entities."""
+
+    run_id: str
+    mode: SyncMode
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: RunStatus = RunStatus.RUNNING
+    entities: tuple[EntityReport, ...] = field(default_factory=tuple)
+    error: str | None = None
+    dry_run: bool = False
+
+    @property
+    def totals(self) -> dict[str, int]:
+        keys = ("read", "written", "stale", "quarantined", "deleted", "pages", "retried_requests")
+        return {key: sum(getattr(e, key) for e in self.entities) for key in keys}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "mode": self.mode.value,
+            "status": self.status.value,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "dry_run": self.dry_run,
+            "error": self.error,
+            "totals": self.totals,
+            "entities": [
+                {
+                    "entity": e.entity,
+                    "status": e.status.value,
+                    "read": e.read,
+                    "written": e.written,
+                    "stale": e.stale,
+                    "quarantined": e.quarantined,
+                    "deleted": e.deleted,
+                    "pages": e.pages,
+                    "retried_requests": e.retried_requests,
+                    "batches": e.batches,
+                    "inconsistent_references": e.inconsistent_references,
+                    "seconds": round(e.seconds, 3),
+                    "error": e.error,
+                    "checkpoint": e.checkpoint.to_json() if e.checkpoint else None,
+                }
+                for e in self.entities
+            ],
+        }
