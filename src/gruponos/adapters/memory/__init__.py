@@ -1,0 +1,15 @@
+"""In-memory adapters for every port: first-class fakes for tests, examples and dry runs."""
+
+from gruponos.adapters.memory.clock import ManualClock
+from gruponos.adapters.memory.sink import InMemoryDatabase, InMemoryRunHistory, InMemorySink
+from gruponos.adapters.memory.state import InMemoryStateStore
+from gruponos.adapters.memory.wms import InMemoryWms
+
+__all__ = [
+    "InMemoryDatabase",
+    "InMemoryRunHistory",
+    "InMemorySink",
+    "InMemoryStateStore",
+    "InMemoryWms",
+    "ManualClock",
+]

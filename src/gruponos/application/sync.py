@@ -1,0 +1,423 @@
+"""The sync use cases: full and incremental sync of a set of entities.
+
+The algorithm, per entity:
+
+1. take the run lock for (pipeline, entity);
+2. describe the entity, compile its normalizer, prepare the table (create / add columns);
+3. load the checkpoint and derive the read window (incremental: from checkpoint - overlap;
+   full: resume the unfinished pass after its last committed id, or start a new pass);
+4. stream pages; normalize each record (rejects go to quarantine, never dropped); flush a batch
+   every ``batch_size`` records, with the checkpoint that the batch justifies, in one transaction;
+5. full sync only: after the whole pass, soft-delete rows the pass did not see and mark the
+   checkpoint complete;
+6. fail the entity when the share of quarantined records is above ``max_reject_ratio``.
+
+The checkpoint only moves over committed data, so a crash anywhere loses nothing: the re-run
+re-reads from the last committed position, and the monotonic upsert makes re-reads harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from returns.io import IOFailure, IOResult, IOSuccess
+from returns.pipeline import is_successful
+from returns.unsafe import unsafe_perform_io
+
+from gruponos.application.errors import SinkError, StateError, SyncError, WmsError
+from gruponos.application.ports import (
+    Clock,
+    RecordSink,
+    RunHistory,
+    StateStore,
+    SyncEvent,
+    SyncObserver,
+    WmsSource,
+)
+from gruponos.domain.consistency import missing_references
+from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
+from gruponos.domain.sync import (
+    Batch,
+    Checkpoint,
+    EntityReport,
+    FullWindow,
+    Position,
+    ReadWindow,
+    Rejected,
+    RunStatus,
+    StateKey,
+    SyncMode,
+    SyncReport,
+    WriteOutcome,
+    incremental_window,
+)
+
+PortError = WmsError | SinkError | StateError
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """Tuning and policy of a run (the settings layer fills these from configuration)."""
+
+    batch_size: int = 5000
+    overlap: timedelta = timedelta(minutes=5)
+    max_reject_ratio: float = 0.05
+    dry_run: bool = False
+    normalize: NormalizeOptions = NormalizeOptions()
+    #: Pipeline names for state keys; two deployments can keep separate bookmarks.
+    full_pipeline: str = "full"
+    incremental_pipeline: str = "incremental"
+    #: (child entity, relation field, parent entity) pairs checked after each batch.
+    references: tuple[tuple[str, str, str], ...] = (("order_dtl", "order_id", "order_hdr"),)
+
+
+class _NullObserver:
+    def on_event(self, event: SyncEvent) -> None:
+        """Drop events: nobody is listening."""
+
+
+class SyncEntities:
+    """Full or incremental sync of entities from a WMS source into a record sink.
+
+    >>> # report = SyncEntities(source, sink, state, runs, clock, new_run_id).run(
+    >>> #     SyncMode.INCREMENTAL, ["allocation"])
+    """
+
+    def __init__(
+        self,
+        source: WmsSource,
+        sink: RecordSink,
+        state: StateStore,
+        runs: RunHistory | None,
+        clock: Clock,
+        new_run_id: Callable[[], str],
+        options: SyncOptions | None = None,
+        observer: SyncObserver | None = None,
+    ) -> None:
+        self._source = source
+        self._sink = sink
+        self._state = state
+        self._runs = runs
+        self._clock = clock
+        self._new_run_id = new_run_id
+        self._options = options or SyncOptions()
+        self._observer: SyncObserver = observer or _NullObserver()
+
+    def run(self, mode: SyncMode, entities: Sequence[str]) -> IOResult[SyncReport, SyncError]:
+        """Sync ``entities`` one after the other; the report says what happened to each.
+
+        Returns ``IOFailure`` when any entity failed; the error's context holds the report.
+        """
+        run_id = self._new_run_id()
+        report = SyncReport(
+            run_id=run_id, mode=mode, started_at=self._clock.now(), dry_run=self._options.dry_run
+        )
+        self._emit("run_started", run_id, data={"mode": mode.value, "entities": list(entities)})
+        self._record(report)
+        results: list[EntityReport] = []
+        for entity in entities:
+            results.append(self._sync_entity(run_id, mode, entity))
+            report = replace(report, entities=tuple(results))
+            self._record(report)
+        failed = [e for e in results if e.status is not RunStatus.SUCCEEDED]
+        status = RunStatus.SUCCEEDED
+        if failed:
+            rejected_only = all(e.status is RunStatus.REJECTED for e in failed)
+            status = RunStatus.REJECTED if rejected_only else RunStatus.FAILED
+        error = "; ".join(f"{e.entity}: {e.error}" for e in failed) or None
+        report = replace(report, finished_at=self._clock.now(), status=status, error=error)
+        self._record(report)
+        self._emit("run_finished", run_id, data=report.to_json())
+        if failed:
+            return IOFailure(
+                SyncError(
+                    "sync.failed" if status is RunStatus.FAILED else "sync.rejected",
+                    error or "sync failed",
+                    {"run_id": run_id, "report": report},
+                )
+            )
+        return IOSuccess(report)
+
+    # -- one entity -------------------------------------------------------------------------
+
+    def _sync_entity(self, run_id: str, mode: SyncMode, entity: str) -> EntityReport:
+        started = self._clock.now()
+        report = EntityReport(entity=entity, mode=mode)
+        self._emit("entity_started", run_id, entity)
+        pipeline = (
+            self._options.full_pipeline
+            if mode is SyncMode.FULL
+            else self._options.incremental_pipeline
+        )
+        key = StateKey(pipeline, entity)
+        lease_result = self._state.lock(key, run_id)
+        if not is_successful(lease_result):
+            return self._failed(report, _error_of(lease_result), started)
+        lease = unsafe_perform_io(lease_result.unwrap())
+        try:
+            report = self._sync_locked(run_id, mode, key, report)
+        finally:
+            lease.release()
+        report = replace(report, seconds=(self._clock.now() - started).total_seconds())
+        self._emit("entity_finished", run_id, entity, _entity_data(report))
+        return report
+
+    def _sync_locked(
+        self, run_id: str, mode: SyncMode, key: StateKey, report: EntityReport
+    ) -> EntityReport:
+        entity = key.entity
+        described = self._source.describe(entity)
+        if not is_successful(described):
+            return _with_error(report, _error_of(described))
+        schema = unsafe_perform_io(described.unwrap())
+        if not self._options.dry_run:
+            prepared = self._sink.prepare(schema)
+            if not is_successful(prepared):
+                return _with_error(report, _error_of(prepared))
+        loaded = self._state.load(key)
+        if not is_successful(loaded):
+            return _with_error(report, _error_of(loaded))
+        stored = unsafe_perform_io(loaded.unwrap())
+        checkpoint, window = self._start(run_id, mode, stored)
+        normalizer = RecordNormalizer(schema, self._options.normalize)
+        writer = _BatchWriter(self, run_id, key, checkpoint, report)
+        for page_result in self._source.read(entity, window):
+            if not is_successful(page_result):
+                writer.flush()
+                return _with_error(writer.report, _error_of(page_result))
+            page = unsafe_perform_io(page_result.unwrap())
+            writer.report = replace(
+                writer.report,
+                pages=writer.report.pages + 1,
+                retried_requests=writer.report.retried_requests + page.retries,
+            )
+            for raw in page.records:
+                writer.add(normalizer.normalize(raw), raw)
+            self._emit(
+                "page_read",
+                run_id,
+                entity,
+                {"records": len(page.records), "retries": page.retries, "page": page.number},
+            )
+            if writer.error is not None:
+                return _with_error(writer.report, writer.error)
+        writer.flush()
+        if writer.error is not None:
+            return _with_error(writer.report, writer.error)
+        report = writer.report
+        if mode is SyncMode.FULL and not self._options.dry_run:
+            report = self._finish_full_pass(key, writer.checkpoint, report)
+            if report.error is not None:
+                return report
+        ratio = report.reject_ratio
+        if ratio > self._options.max_reject_ratio:
+            return replace(
+                report,
+                status=RunStatus.REJECTED,
+                error=(
+                    f"{report.quarantined} of {report.read} records quarantined "
+                    f"({ratio:.1%} > {self._options.max_reject_ratio:.1%})"
+                ),
+            )
+        return replace(report, status=RunStatus.SUCCEEDED)
+
+    def _start(
+        self, run_id: str, mode: SyncMode, stored: Checkpoint | None
+    ) -> tuple[Checkpoint, ReadWindow]:
+        if mode is SyncMode.INCREMENTAL:
+            checkpoint = stored or Checkpoint(SyncMode.INCREMENTAL)
+            return checkpoint, incremental_window(stored, self._options.overlap)
+        if stored is not None and not stored.complete and stored.generation is not None:
+            # Resume the unfinished pass: same generation, after its last committed id.
+            return stored, FullWindow(after_id=stored.last_id)
+        return Checkpoint(SyncMode.FULL, generation=run_id), FullWindow(after_id=None)
+
+    def _finish_full_pass(
+        self, key: StateKey, checkpoint: Checkpoint, report: EntityReport
+    ) -> EntityReport:
+        generation = checkpoint.generation or ""
+        deleted = self._sink.soft_delete_unseen(key.entity, generation, self._clock.now())
+        if not is_successful(deleted):
+            return _with_error(report, _error_of(deleted))
+        done = replace(checkpoint, complete=True)
+        saved = self._state.save(key, done)
+        if not is_successful(saved):
+            return _with_error(report, _error_of(saved))
+        return replace(report, deleted=unsafe_perform_io(deleted.unwrap()), checkpoint=done)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _record(self, report: SyncReport) -> None:
+        if self._runs is None or self._options.dry_run:
+            return
+        recorded = self._runs.record(report)
+        if not is_successful(recorded):
+            # History is diagnostics: a failure to record it must not fail the data load.
+            self._emit("warning", report.run_id, data={"message": str(_error_of(recorded))})
+
+    def _failed(self, report: EntityReport, error: PortError, started: Any) -> EntityReport:
+        report = _with_error(report, error)
+        return replace(report, seconds=(self._clock.now() - started).total_seconds())
+
+    def _emit(
+        self,
+        kind: str,
+        run_id: str,
+        entity: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self._observer.on_event(SyncEvent(kind, run_id, entity, data or {}))
+
+
+class _BatchWriter:
+    """Accumulates normalized records and rejects; writes them with their checkpoint."""
+
+    def __init__(
+        self,
+        use_case: SyncEntities,
+        run_id: str,
+        key: StateKey,
+        checkpoint: Checkpoint,
+        report: EntityReport,
+    ) -> None:
+        self._uc = use_case
+        self._run_id = run_id
+        self._key = key
+        self.checkpoint = checkpoint
+        self.report = report
+        self.error: PortError | None = None
+        self._records: list[NormalizedRecord] = []
+        self._rejected: list[Rejected] = []
+        self._position: Position | None = None
+        self._last_id: int | None = None
+
+    def add(self, result: Any, raw: Any) -> None:
+        self.report = replace(self.report, read=self.report.read + 1)
+        if is_successful(result):
+            record: NormalizedRecord = result.unwrap()
+            self._records.append(record)
+            self._position = Position(record.mod_ts, record.id)
+            self._last_id = record.id
+        else:
+            problem = result.failure()
+            self._rejected.append(
+                Rejected(
+                    entity=self._key.entity,
+                    record_id=None
+                    if problem.context.get("id") is None
+                    else str(problem.context["id"]),
+                    payload=_payload(raw),
+                    reason=problem.reason,
+                )
+            )
+        if len(self._records) + len(self._rejected) >= self._uc._options.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.error is not None or not (self._records or self._rejected):
+            return
+        uc = self._uc
+        checkpoint = self.checkpoint.advanced_to(
+            self._position if self.checkpoint.mode is SyncMode.INCREMENTAL else None,
+            self._last_id if self.checkpoint.mode is SyncMode.FULL else None,
+        )
+        batch = Batch(
+            entity=self._key.entity,
+            run_id=self._run_id,
+            records=tuple(self._records),
+            rejected=tuple(self._rejected),
+            generation=checkpoint.generation if checkpoint.mode is SyncMode.FULL else None,
+            state_key=self._key if uc._state.in_sink else None,
+            checkpoint=checkpoint if uc._state.in_sink else None,
+        )
+        inconsistent = self._check_references(batch)
+        if uc._options.dry_run:
+            outcome = WriteOutcome(written=0, quarantined=len(batch.rejected))
+        else:
+            written = uc._sink.write(batch)
+            if not is_successful(written):
+                self.error = _error_of(written)
+                return
+            outcome = unsafe_perform_io(written.unwrap())
+            if not uc._state.in_sink:
+                saved = uc._state.save(self._key, checkpoint)
+                if not is_successful(saved):
+                    self.error = _error_of(saved)
+                    return
+            self.checkpoint = checkpoint
+        self.report = replace(
+            self.report.add(outcome),
+            checkpoint=self.checkpoint,
+            inconsistent_references=self.report.inconsistent_references + inconsistent,
+        )
+        uc._emit(
+            "batch_written",
+            self._run_id,
+            self._key.entity,
+            {
+                "written": outcome.written,
+                "stale": outcome.stale,
+                "quarantined": outcome.quarantined,
+                "checkpoint": self.checkpoint.to_json(),
+            },
+        )
+        self._records.clear()
+        self._rejected.clear()
+
+    def _check_references(self, batch: Batch) -> int:
+        """Count child rows whose parent is not loaded; reported, never dropped."""
+        count = 0
+        for child, field, parent in self._uc._options.references:
+            if child != batch.entity or not batch.records:
+                continue
+            wanted = {r.values.get(field.upper()) for r in batch.records}
+            parent_ids = {i for i in wanted if isinstance(i, int)}
+            found = self._uc._sink.existing_ids(parent, parent_ids)
+            if not is_successful(found):
+                continue  # the parent table may not exist yet: nothing to compare against
+            missing = missing_references(
+                batch.records, field.upper(), unsafe_perform_io(found.unwrap())
+            )
+            if missing:
+                count += len(missing)
+                self._uc._emit(
+                    "warning",
+                    self._run_id,
+                    batch.entity,
+                    {
+                        "message": f"{len(missing)} {child} rows refer to unknown {parent}",
+                        "ids": sorted(missing)[:20],
+                    },
+                )
+        return count
+
+
+def _payload(raw: Any) -> str:
+    try:
+        return json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(raw)
+
+
+def _error_of(result: IOResult[Any, PortError]) -> PortError:
+    return unsafe_perform_io(result.failure())
+
+
+def _with_error(report: EntityReport, error: PortError) -> EntityReport:
+    return replace(report, status=RunStatus.FAILED, error=str(error))
+
+
+def _entity_data(report: EntityReport) -> dict[str, Any]:
+    return {
+        "status": report.status.value,
+        "read": report.read,
+        "written": report.written,
+        "quarantined": report.quarantined,
+        "deleted": report.deleted,
+        "seconds": round(report.seconds, 3),
+        "error": report.error,
+    }
