@@ -67,7 +67,7 @@ def memory_per_record(records: int) -> tuple[float, float]:
     started = time.perf_counter()
     world = World(SimulatorConfig(records=records))
     for store in world.stores.values():
-        list(store.scan_mod(False, None, None, 0))  # builds the mod_ts index
+        list(store.scan_mod(desc=False, after=None, lo=None, hi=0))  # builds the mod_ts index
     seconds = time.perf_counter() - started
     total = sum(store.nbytes() for store in world.stores.values())
     return total / (3 * records), seconds

@@ -21,6 +21,7 @@ from itertools import compress
 
 from gruponos.simulator.data import MAX_AGE_US
 
+
 class SimClock:
     """The simulator's clock for ``mod_ts``: strictly increasing, logical (deterministic)."""
 
