@@ -1,0 +1,117 @@
+"""SQL sinks: SQLite (embedded default), PostgreSQL and Oracle behind one core.
+
+The composition root calls :func:`open_sql_backend` and gets a :class:`SqlBackend` whose
+``sink``, ``state`` (in-sink) and ``runs`` share one connection::
+
+    backend = unsafe_perform_io(open_sql_backend("sqlite:///gruponos.db").unwrap())
+    backend.sink.prepare(schema)
+    backend.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from returns.io import IOFailure, IOResult, IOSuccess
+from returns.result import Failure
+
+from gruponos.adapters.sql.core import SqlDatabase, SqlSink, utc_now
+from gruponos.adapters.sql.dialect import Dialect
+from gruponos.adapters.sql.history import SqlRunHistory, report_from_json
+from gruponos.adapters.sql.state import SqlStateStore
+from gruponos.adapters.sql.url import SqlUrl, mask_url, parse_sql_url
+from gruponos.application.errors import SinkError
+
+__all__ = [
+    "SqlBackend",
+    "SqlDatabase",
+    "SqlRunHistory",
+    "SqlSink",
+    "SqlStateStore",
+    "dialect_for",
+    "mask_url",
+    "open_sql_backend",
+    "report_from_json",
+]
+
+
+class SqlBackend:
+    """A database opened for gruponos: its record sink, in-sink state store and run history."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        connection: Any,
+        *,
+        where: str,
+        table_prefix: str = "WMS_",
+        history: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.db = SqlDatabase(dialect, connection, where=where, clock=clock)
+        self.sink = SqlSink(self.db, table_prefix=table_prefix, history=history)
+        self.state = SqlStateStore(self.db)
+        self.runs = SqlRunHistory(self.db)
+
+    def close(self) -> None:
+        """Close the connection (rolling back anything uncommitted); safe to call twice."""
+        self.db.close()
+
+    def __enter__(self) -> SqlBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def dialect_for(url: SqlUrl) -> Dialect:
+    """The dialect for a parsed URL (imports only the driver it needs)."""
+    if url.scheme == "sqlite":
+        from gruponos.adapters.sql.sqlite import SqliteDialect  # noqa: PLC0415 - lazy driver
+
+        return SqliteDialect(url.database)
+    if url.scheme == "postgresql":
+        from gruponos.adapters.sql.postgres import PostgresDialect  # noqa: PLC0415 - lazy driver
+
+        return PostgresDialect(url.without_password, url.password)
+    from gruponos.adapters.sql.oracle import OracleDialect  # noqa: PLC0415 - lazy driver
+
+    dsn = f"{url.host}:{url.port or 1521}/{url.database}"
+    return OracleDialect(dsn, user=url.user, password=url.password)
+
+
+def open_sql_backend(
+    url: str,
+    *,
+    password: str | None = None,
+    table_prefix: str = "WMS_",
+    history: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+) -> IOResult[SqlBackend, SinkError]:
+    """Connect to ``url`` and return the backend, or a ``SinkError`` without secrets.
+
+    ``history`` keeps every version in ``<table>_HIST`` too (insert-if-absent on ``ID, MOD_TS``).
+    """
+    parsed = parse_sql_url(url, password)
+    if isinstance(parsed, Failure):
+        return IOFailure(parsed.failure())
+    sql_url = parsed.unwrap()
+    dialect = dialect_for(sql_url)
+    try:
+        connection = dialect.connect()
+    except dialect.driver_errors as exc:
+        message = dialect.error_reason(exc)
+        if sql_url.password:
+            message = message.replace(sql_url.password, "***")
+        return IOFailure(SinkError("sink.connect_failed", message, {"url": sql_url.shown}))
+    backend = SqlBackend(
+        dialect,
+        connection,
+        where=sql_url.shown,
+        table_prefix=table_prefix,
+        history=history,
+        clock=clock,
+    )
+    return IOSuccess(backend)

@@ -1,0 +1,381 @@
+"""The SQL record sink: one transaction per batch, monotonic upserts, quarantine, soft deletes.
+
+The core is the same for every database; what differs lives in a
+:class:`~gruponos.adapters.sql.dialect.Dialect`. One connection per backend, used by one thread at
+a time (a lock serializes the sink, the state store and the run history that share it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from returns.io import IOFailure, IOResult, IOSuccess
+
+from gruponos.adapters.sql import ddl
+from gruponos.adapters.sql.ddl import DELETED_AT, LOADED_AT, SEEN_GEN, TableSpec, quote
+from gruponos.adapters.sql.dialect import Dialect, PreparedRow, cursor_of
+from gruponos.adapters.sql.state import list_quarantine, save_checkpoint
+from gruponos.application.errors import SinkError
+from gruponos.domain.errors import DomainError
+from gruponos.domain.naming import table_identifier
+from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
+from gruponos.domain.schema import ColumnType, EntitySchema
+from gruponos.domain.sync import Batch, Rejected, WriteOutcome
+
+T = TypeVar("T")
+E = TypeVar("E", bound=DomainError)
+_CHUNK = 500
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlDatabase:
+    """A dialect and the backend's connection, shared by its sink, state store and run history."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        connection: Any,
+        *,
+        where: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.dialect = dialect
+        self.conn = connection
+        self.where = where  # a description without secrets, for error context
+        self.clock = clock
+        self.mutex = threading.RLock()
+        self._closed = False
+        self._meta_ready = False
+
+    def run(
+        self,
+        error: Callable[[str, str, dict[str, Any]], E],
+        code: str,
+        context: dict[str, Any],
+        work: Callable[[Any], T],
+    ) -> IOResult[T, E]:
+        """Run ``work(cursor)`` in one transaction: commit, or roll back and return a failure."""
+        with self.mutex, cursor_of(self.conn) as cur:
+            try:
+                self.dialect.begin(cur)
+                result = work(cur)
+                self.conn.commit()
+            except self.dialect.driver_errors as exc:
+                self.rollback()
+                detail = self.dialect.error_reason(exc)
+                return IOFailure(error(code, detail, {**context, "database": self.where}))
+            except BaseException:
+                self.rollback()
+                raise
+            return IOSuccess(result)
+
+    def rollback(self) -> None:
+        # A failed rollback means the connection is gone: nothing is left to undo.
+        with contextlib.suppress(*self.dialect.driver_errors):
+            self.conn.rollback()
+
+    def ensure_meta(self, cur: Any) -> None:
+        """Create the state, run history and quarantine tables once per backend."""
+        if self._meta_ready:
+            return
+        for name, create in ddl.metadata_tables(self.dialect).items():
+            if not self.dialect.existing_columns(cur, name):
+                cur.execute(create)
+        self._meta_ready = True
+
+    def close(self) -> None:
+        with self.mutex:
+            if not self._closed:
+                self._closed = True
+                self.rollback()
+                self.conn.close()
+
+
+def newest_per_id(records: Iterable[NormalizedRecord]) -> list[NormalizedRecord]:
+    """One record per id: the newest ``mod_ts``; among equals, the later one (as replayed)."""
+    best: dict[int, NormalizedRecord] = {}
+    for record in records:
+        current = best.get(record.id)
+        if current is None or record.mod_ts >= current.mod_ts:
+            best[record.id] = record
+    return list(best.values())
+
+
+def _json_default(value: object) -> str:
+    return value.isoformat() if isinstance(value, (datetime, date)) else str(value)
+
+
+def payload_of(record: NormalizedRecord) -> str:
+    """The record as JSON for quarantine (ASCII, so even invalid Unicode is kept, escaped)."""
+    doc = {"values": record.values, "extra": record.extra}
+    return json.dumps(doc, default=_json_default, sort_keys=True)
+
+
+class SqlSink:
+    """:class:`~gruponos.application.ports.RecordSink` on SQLite, PostgreSQL or Oracle.
+
+    Beyond the port, for the operations CLI: :meth:`describe_table`, :meth:`drop_table` and
+    :meth:`quarantined`.
+    """
+
+    def __init__(self, db: SqlDatabase, *, table_prefix: str = "WMS_", history: bool = False):
+        self.db = db
+        self.prefix = table_prefix
+        self.history = history
+        self._tables: dict[str, TableSpec] = {}
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def prepare(self, schema: EntitySchema) -> IOResult[None, SinkError]:
+        try:
+            spec = ddl.table_spec(schema, self.prefix, history=self.history)
+        except ValueError as exc:
+            return IOFailure(SinkError("sink.bad_name", str(exc), {"entity": schema.entity}))
+
+        def work(cur: Any) -> None:
+            self.db.ensure_meta(cur)
+            self._prepare_table(cur, spec, history=False)
+            if spec.history:
+                self._prepare_table(cur, spec, history=True)
+
+        result = self.db.run(SinkError, "sink.prepare_failed", {"entity": schema.entity}, work)
+        return result.map(lambda _: self._tables.__setitem__(schema.entity, spec))
+
+    def _prepare_table(self, cur: Any, spec: TableSpec, *, history: bool) -> None:
+        dialect = self.db.dialect
+        name = spec.history if history and spec.history else spec.table
+        existing = dialect.existing_columns(cur, name)
+        if not existing:
+            cur.execute(ddl.create_entity_table(dialect, spec, history=history))
+            return
+        for column in spec.columns + ddl.META_COLUMNS:
+            info = existing.get(column.name)
+            if info is None:
+                cur.execute(ddl.add_column(dialect, name, column))
+            elif column.type is ColumnType.TEXT:
+                widen = dialect.widen(name, column.name, info, column.max_length)
+                if widen:
+                    cur.execute(widen)
+
+    def _spec(self, entity: str) -> TableSpec:
+        spec = self._tables.get(entity)
+        if spec is None:
+            raise LookupError(f"entity {entity!r} was not prepared")
+        return spec
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> IOResult[WriteOutcome, SinkError]:
+        spec = self._tables.get(batch.entity)
+        context = {"entity": batch.entity, "run_id": batch.run_id, "rows": len(batch.records)}
+        if spec is None:
+            return IOFailure(SinkError("sink.not_prepared", "prepare the entity first", context))
+        dialect = self.db.dialect
+        now = self.db.clock()
+        rows: list[PreparedRow] = []
+        refused: list[Rejected] = list(batch.rejected)
+        types = spec.bound_types
+        for record in newest_per_id(batch.records):
+            extra = (
+                None if record.extra is None else json.dumps(record.extra, default=_json_default)
+            )
+            raw = [record.values.get(n) for n in spec.data_names]
+            raw += [now, batch.run_id, batch.generation, extra]
+            reasons = [
+                f"{name}: {why}"
+                for name, t, v in zip(spec.bound_names, types, raw, strict=True)
+                if v is not None and (why := dialect.unfit_reason(t, v))
+            ]
+            if reasons:
+                refused.append(self._rejected(batch, record, "; ".join(reasons)))
+                continue
+            values = tuple(
+                None if v is None else dialect.to_db(t, v) for t, v in zip(types, raw, strict=True)
+            )
+            rows.append(PreparedRow(record, values))
+
+        def work(cur: Any) -> WriteOutcome:
+            result = dialect.upsert(cur, spec, rows) if rows else None
+            failed = result.failed if result else ()
+            bad_ids = {row.record.id for row, _ in failed}
+            kept = [r for r in rows if r.record.id not in bad_ids]
+            if batch.generation is not None and kept:
+                dialect.mark_seen(cur, spec, [r.record.id for r in kept], batch.generation)
+            if spec.history and kept:
+                dialect.insert_history(cur, spec, kept)
+            quarantine = refused + [self._rejected(batch, r.record, why) for r, why in failed]
+            self._quarantine(cur, quarantine, batch.run_id, now)
+            if batch.checkpoint is not None and batch.state_key is not None:
+                save_checkpoint(self.db, cur, batch.state_key, batch.checkpoint)
+            written = result.written if result else 0
+            return WriteOutcome(written, len(kept) - written, len(quarantine))
+
+        return self.db.run(SinkError, "sink.write_failed", context, work)
+
+    @staticmethod
+    def _rejected(batch: Batch, record: NormalizedRecord, reason: str) -> Rejected:
+        return Rejected(batch.entity, str(record.id), payload_of(record), reason)
+
+    def _quarantine(
+        self, cur: Any, rejected: Sequence[Rejected], run_id: str, now: datetime
+    ) -> None:
+        if not rejected:
+            return
+        d = self.db.dialect
+        types = [ColumnType.TEXT] * 5 + [ColumnType.TIMESTAMP]
+        sql = (
+            f'INSERT INTO "{ddl.QUARANTINE_TABLE}" ("ENTITY", "RECORD_ID", "PAYLOAD", "REASON",'
+            f' "RUN_ID", "QUARANTINED_AT") VALUES ({", ".join(d.params(types))})'
+        )
+        at = d.to_db(ColumnType.TIMESTAMP, now)
+        d.bind_types(
+            cur, [None, None, ColumnType.JSON, ColumnType.JSON, None, ColumnType.TIMESTAMP]
+        )
+        cur.executemany(
+            sql, [(r.entity, r.record_id, r.payload, r.reason, run_id, at) for r in rejected]
+        )
+
+    def soft_delete_unseen(
+        self, entity: str, generation: str, at: datetime
+    ) -> IOResult[int, SinkError]:
+        """Rows not seen by ``generation`` and not yet deleted get ``GNOS_DELETED_AT = at``.
+
+        When the run history knows the run that started the generation, rows loaded after it
+        started are spared: an incremental run may have loaded them behind the full pass.
+        """
+        d = self.db.dialect
+        table = quote(table_identifier(self.prefix, entity))
+
+        def work(cur: Any) -> int:
+            if not d.existing_columns(cur, table_identifier(self.prefix, entity)):
+                return 0
+            cur.execute(
+                f'SELECT {d.utc(quote("STARTED_AT"))} FROM "{ddl.RUNS_TABLE}"'
+                f' WHERE "RUN_ID" = {d.param(0)}',
+                (generation,),
+            )
+            started = cur.fetchone()
+            sql = (
+                f"UPDATE {table} SET {quote(DELETED_AT)} = {d.ts_param(0)}"
+                f" WHERE {quote(DELETED_AT)} IS NULL"
+                f" AND ({quote(SEEN_GEN)} IS NULL OR {quote(SEEN_GEN)} <> {d.param(1)})"
+            )
+            params: list[Any] = [d.to_db(ColumnType.TIMESTAMP, at), generation]
+            if started:
+                sql += f" AND {quote(LOADED_AT)} < {d.ts_param(2)}"
+                began = d.from_db_timestamp(started[0])
+                params.append(d.to_db(ColumnType.TIMESTAMP, began))
+            d.bind_types(cur, [ColumnType.TIMESTAMP, None, ColumnType.TIMESTAMP][: len(params)])
+            cur.execute(sql, params)
+            return int(cur.rowcount)
+
+        return self.db.run(SinkError, "sink.soft_delete_failed", {"entity": entity}, work)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _read(
+        self, entity: str, code: str, work: Callable[[Any, str], T], empty: T
+    ) -> IOResult[T, SinkError]:
+        table = table_identifier(self.prefix, entity)
+
+        def guarded(cur: Any) -> T:
+            if not self.db.dialect.existing_columns(cur, table):
+                return empty
+            return work(cur, quote(table))
+
+        return self.db.run(SinkError, code, {"entity": entity}, guarded)
+
+    def existing_ids(
+        self, entity: str, ids: Collection[int]
+    ) -> IOResult[frozenset[int], SinkError]:
+        wanted = sorted(set(ids))
+        d = self.db.dialect
+
+        def work(cur: Any, table: str) -> frozenset[int]:
+            found: set[int] = set()
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ", ".join(d.param(i) for i in range(len(chunk)))
+                cur.execute(
+                    f"SELECT {quote(ID_COLUMN)} FROM {table}"
+                    f" WHERE {quote(DELETED_AT)} IS NULL AND {quote(ID_COLUMN)} IN ({marks})",
+                    chunk,
+                )
+                found.update(int(row[0]) for row in cur.fetchall())
+            return frozenset(found)
+
+        return self._read(entity, "sink.read_failed", work, frozenset())
+
+    def snapshot(self, entity: str) -> IOResult[dict[int, datetime], SinkError]:
+        d = self.db.dialect
+
+        def work(cur: Any, table: str) -> dict[int, datetime]:
+            cur.execute(
+                f"SELECT {quote(ID_COLUMN)}, {d.utc(quote(MOD_TS_COLUMN))} FROM {table}"
+                f" WHERE {quote(DELETED_AT)} IS NULL"
+            )
+            return {int(i): d.from_db_timestamp(ts) for i, ts in cur.fetchall()}
+
+        return self._read(entity, "sink.read_failed", work, {})
+
+    def check(self) -> IOResult[None, SinkError]:
+        """Create the metadata tables if needed, write a quarantine row and roll it back."""
+        d = self.db.dialect
+
+        def work(cur: Any) -> None:
+            self.db.ensure_meta(cur)
+            d.savepoint(cur, "GNOS_CHECK")
+            self._quarantine(
+                cur, [Rejected("<check>", None, "", "health check")], "<check>", self.db.clock()
+            )
+            d.rollback_to(cur, "GNOS_CHECK")
+
+        return self.db.run(SinkError, "sink.unavailable", {}, work)
+
+    def describe_table(self, entity: str) -> IOResult[tuple[tuple[str, str], ...], SinkError]:
+        """``(column, SQL type)`` of the entity's table, in table order; empty if it is absent."""
+        d = self.db.dialect
+        table = table_identifier(self.prefix, entity)
+
+        def work(cur: Any) -> tuple[tuple[str, str], ...]:
+            return tuple((n, i.sql_type) for n, i in d.existing_columns(cur, table).items())
+
+        return self.db.run(SinkError, "sink.read_failed", {"entity": entity}, work)
+
+    def drop_table(self, entity: str) -> IOResult[bool, SinkError]:
+        """Drop the entity's table (and history table); ``False`` when there was none."""
+        d = self.db.dialect
+        table = table_identifier(self.prefix, entity)
+
+        def work(cur: Any) -> bool:
+            self._tables.pop(entity, None)
+            dropped = False
+            for name in (table, table + ddl.HISTORY_SUFFIX):
+                if d.existing_columns(cur, name):
+                    cur.execute(f"DROP TABLE {quote(name)}")
+                    dropped = True
+            return dropped
+
+        return self.db.run(SinkError, "sink.drop_failed", {"entity": entity}, work)
+
+    def quarantined(
+        self, entity: str | None = None, limit: int = 100
+    ) -> IOResult[tuple[dict[str, Any], ...], SinkError]:
+        """The newest quarantine rows (all entities, or one), newest first."""
+        return self.db.run(
+            SinkError,
+            "sink.read_failed",
+            {"entity": entity},
+            lambda cur: list_quarantine(self.db, cur, entity, limit),
+        )
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,254 @@
+"""What differs between SQL databases, behind one small interface the sink core drives.
+
+A dialect knows its driver: how to connect, bind parameters, map logical column types to SQL
+types, convert values both ways, introspect a table, upsert a batch and take a run lock. The core
+(:mod:`gruponos.adapters.sql.core`) owns transactions, batching, state and quarantine.
+
+Connections and cursors are typed ``Any``: they are DB-API 2 objects whose drivers' stubs differ
+(sqlite3, psycopg, oracledb); each dialect only calls what its own driver provides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from returns.io import IOResult
+
+from gruponos.adapters.sql.ddl import DELETED_AT, SEEN_GEN, TableSpec, quote
+from gruponos.application.errors import StateError
+from gruponos.application.ports import Lease
+from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
+from gruponos.domain.schema import ColumnType
+
+if TYPE_CHECKING:
+    from gruponos.adapters.sql.core import SqlDatabase
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """A column as the database reports it: its type name and character length, if any."""
+
+    sql_type: str
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRow:
+    """A record with its values converted for the driver, in :attr:`TableSpec.bound_names` order."""
+
+    record: NormalizedRecord
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """Rows inserted or replaced, and rows the database refused, with its reason."""
+
+    written: int
+    failed: tuple[tuple[PreparedRow, str], ...] = ()
+
+
+@contextlib.contextmanager
+def cursor_of(conn: Any) -> Iterator[Any]:
+    cur = conn.cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
+
+
+class ConnectionLease:
+    """A lock held by a dedicated session: closing the session releases it."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn: Any = conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+def has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class Dialect(ABC):
+    """One database family. Subclasses are stateless apart from how to connect."""
+
+    name: ClassVar[str]
+    #: Every exception the driver raises for database trouble; becomes a ``SinkError``.
+    driver_errors: ClassVar[tuple[type[Exception], ...]]
+    #: Errors meaning "a value does not fit": the row is quarantined, the rest commits.
+    data_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    @abstractmethod
+    def connect(self) -> Any:
+        """A new session (the sink's own, or a dedicated one for a lock)."""
+
+    @abstractmethod
+    def param(self, index: int) -> str:
+        """The placeholder of the ``index``-th (0-based) bound value."""
+
+    def ts_param(self, index: int) -> str:
+        """The placeholder of a bound timestamp (as converted by :meth:`to_db`)."""
+        return self.param(index)
+
+    def utc(self, column_sql: str) -> str:
+        """SQL that reads a timestamp column so :meth:`from_db_timestamp` can make it UTC."""
+        return column_sql
+
+    def params(self, types: Sequence[ColumnType], start: int = 0) -> list[str]:
+        return [
+            self.ts_param(start + i) if t is ColumnType.TIMESTAMP else self.param(start + i)
+            for i, t in enumerate(types)
+        ]
+
+    @abstractmethod
+    def column_type(self, ctype: ColumnType, max_length: int | None) -> str: ...
+
+    @abstractmethod
+    def identity_type(self) -> str:
+        """An auto-numbered integer column (the quarantine table's ``SEQ``)."""
+
+    def begin(self, cur: Any) -> None:  # noqa: B027 - optional hook, most drivers need nothing
+        """Start a transaction (drivers that open one implicitly do nothing)."""
+
+    def bind_types(self, cur: Any, types: Sequence[ColumnType | None]) -> None:  # noqa: B027
+        """Optional hook: declare bind types before an ``execute`` (Oracle's ``setinputsizes``)."""
+
+    @abstractmethod
+    def to_db(self, ctype: ColumnType, value: Any) -> Any: ...
+
+    @abstractmethod
+    def from_db_timestamp(self, value: Any) -> datetime: ...
+
+    def from_db_text(self, value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def unfit_reason(self, ctype: ColumnType, value: Any) -> str | None:  # noqa: ARG002
+        """Why ``value`` cannot be bound at all (checked before the database sees it)."""
+        if isinstance(value, str) and has_lone_surrogate(value):
+            return "text is not valid Unicode (lone surrogate)"
+        if isinstance(value, Decimal) and not value.is_finite():
+            return f"not a finite decimal: {value}"
+        return None
+
+    @abstractmethod
+    def existing_columns(self, cur: Any, table: str) -> dict[str, ColumnInfo]:
+        """The table's columns by name; empty when the table does not exist."""
+
+    def widen(self, table: str, name: str, info: ColumnInfo, max_length: int | None) -> str | None:  # noqa: ARG002 - the default widens nothing
+        """DDL that widens a text column to ``max_length``, when that is safe; else ``None``."""
+        return None
+
+    @abstractmethod
+    def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult: ...
+
+    @abstractmethod
+    def insert_history(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> None:
+        """Insert each row's version into the history table unless ``(ID, MOD_TS)`` is there."""
+
+    def mark_seen(self, cur: Any, spec: TableSpec, ids: Sequence[int], generation: str) -> None:
+        """Set ``GNOS_SEEN_GEN`` (and revive) rows the upsert did not replace."""
+        gen, rid = self.param(0), self.param(1)
+        sql = (
+            f"UPDATE {quote(spec.table)} SET {quote(SEEN_GEN)} = {gen}, {quote(DELETED_AT)} = NULL"
+            f" WHERE {quote(ID_COLUMN)} = {rid}"
+            f" AND ({quote(SEEN_GEN)} IS NULL OR {quote(SEEN_GEN)} <> {self.param(2)})"
+        )
+        cur.executemany(sql, [(generation, i, generation) for i in ids])
+
+    @abstractmethod
+    def lock(
+        self, db: SqlDatabase, key: tuple[str, str], owner: str
+    ) -> IOResult[Lease, StateError]:
+        """Take the run lock for ``(pipeline, entity)``, released if the holder dies."""
+
+    def savepoint(self, cur: Any, name: str) -> None:
+        cur.execute(f"SAVEPOINT {name}")
+
+    def rollback_to(self, cur: Any, name: str) -> None:
+        cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+
+    def release(self, cur: Any, name: str) -> None:
+        cur.execute(f"RELEASE SAVEPOINT {name}")
+
+    def error_reason(self, exc: Exception) -> str:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+    def isolate(
+        self,
+        cur: Any,
+        rows: Sequence[PreparedRow],
+        many: Callable[[Sequence[PreparedRow]], int],
+        one: Callable[[PreparedRow], int],
+    ) -> UpsertResult:
+        """Run ``many`` inside a savepoint; on a data error redo row by row, each in its own
+        savepoint, so only the rows that do not fit are refused."""
+        self.savepoint(cur, "GNOS_BATCH")
+        try:
+            written = many(rows)
+        except self.data_errors:
+            self.rollback_to(cur, "GNOS_BATCH")
+        else:
+            self.release(cur, "GNOS_BATCH")
+            return UpsertResult(written)
+        written, failed = 0, []
+        for row in rows:
+            self.savepoint(cur, "GNOS_ROW")
+            try:
+                written += one(row)
+            except self.data_errors as exc:
+                self.rollback_to(cur, "GNOS_ROW")
+                failed.append((row, self.error_reason(exc)))
+            else:
+                self.release(cur, "GNOS_ROW")
+        return UpsertResult(written, tuple(failed))
+
+
+class OnConflictDialect(Dialect, ABC):
+    """SQLite and PostgreSQL: ``INSERT ... ON CONFLICT ("ID") DO UPDATE ... WHERE`` monotonic."""
+
+    def upsert_sql(self, spec: TableSpec, source: str | None = None) -> str:
+        """The monotonic upsert, from bound ``VALUES`` or from ``SELECT ... FROM source``."""
+        names = spec.bound_names
+        cols = ", ".join(quote(n) for n in names)
+        if source is None:
+            values = f"VALUES ({', '.join(self.params(spec.bound_types))})"
+        else:
+            values = f"SELECT {cols} FROM {quote(source)}"
+        target = quote(spec.table)
+        sets = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n != SEEN_GEN]
+        sets.append(
+            f"{quote(SEEN_GEN)} = COALESCE(excluded.{quote(SEEN_GEN)}, {target}.{quote(SEEN_GEN)})"
+        )
+        sets.append(f"{quote(DELETED_AT)} = NULL")
+        return (
+            f"INSERT INTO {target} ({cols})\n{values}\n"
+            f"ON CONFLICT ({quote(ID_COLUMN)}) DO UPDATE SET\n  "
+            + ",\n  ".join(sets)
+            + f"\nWHERE {target}.{quote(MOD_TS_COLUMN)} <= excluded.{quote(MOD_TS_COLUMN)}"
+        )
+
+    def history_sql(self, spec: TableSpec) -> str:
+        assert spec.history is not None  # noqa: S101 - callers check spec.history
+        cols = ", ".join(quote(n) for n in spec.bound_names)
+        return (
+            f"INSERT INTO {quote(spec.history)} ({cols})\n"
+            f"VALUES ({', '.join(self.params(spec.bound_types))})\n"
+            f"ON CONFLICT ({quote(ID_COLUMN)}, {quote(MOD_TS_COLUMN)}) DO NOTHING"
+        )
+
+    def insert_history(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> None:
+        cur.executemany(self.history_sql(spec), [r.values for r in rows])

@@ -1,0 +1,136 @@
+"""Run history in table ``GNOS_RUNS``: the report's JSON plus the columns people filter on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from returns.io import IOResult
+
+from gruponos.adapters.sql.ddl import RUNS_TABLE
+from gruponos.application.errors import SinkError
+from gruponos.domain.schema import ColumnType
+from gruponos.domain.sync import Checkpoint, EntityReport, RunStatus, SyncMode, SyncReport
+
+if TYPE_CHECKING:
+    from gruponos.adapters.sql.core import SqlDatabase
+
+_COUNTS = (
+    "read",
+    "written",
+    "stale",
+    "quarantined",
+    "deleted",
+    "pages",
+    "retried_requests",
+    "batches",
+    "inconsistent_references",
+)
+
+
+def report_from_json(data: Mapping[str, Any]) -> SyncReport:
+    """Inverse of :meth:`SyncReport.to_json` (totals are derived, so not read back).
+
+    Raises ``ValueError``/``KeyError`` on a corrupt document.
+    """
+    finished = data.get("finished_at")
+    return SyncReport(
+        run_id=str(data["run_id"]),
+        mode=SyncMode(data["mode"]),
+        started_at=datetime.fromisoformat(data["started_at"]),
+        finished_at=None if finished is None else datetime.fromisoformat(finished),
+        status=RunStatus(data["status"]),
+        entities=tuple(_entity_from_json(e, data["mode"]) for e in data.get("entities", ())),
+        error=data.get("error"),
+        dry_run=bool(data.get("dry_run", False)),
+    )
+
+
+def _entity_from_json(data: Mapping[str, Any], run_mode: str) -> EntityReport:
+    checkpoint = data.get("checkpoint")
+    return EntityReport(
+        entity=str(data["entity"]),
+        mode=SyncMode(data.get("mode", run_mode)),
+        status=RunStatus(data["status"]),
+        seconds=float(data.get("seconds", 0.0)),
+        error=data.get("error"),
+        checkpoint=Checkpoint.from_json(checkpoint) if checkpoint else None,
+        **{key: int(data.get(key, 0)) for key in _COUNTS},
+    )
+
+
+class SqlRunHistory:
+    """:class:`~gruponos.application.ports.RunHistory` in the sink's database."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    def record(self, report: SyncReport) -> IOResult[None, SinkError]:
+        d = self.db.dialect
+        doc = json.dumps(_with_entity_modes(report), sort_keys=True)
+        started = d.to_db(ColumnType.TIMESTAMP, report.started_at)
+        finished = (
+            None
+            if report.finished_at is None
+            else d.to_db(ColumnType.TIMESTAMP, report.finished_at)
+        )
+        ts, js = ColumnType.TIMESTAMP, ColumnType.JSON
+        values = (report.mode.value, report.status.value, started, finished, doc, report.run_id)
+
+        def work(cur: Any) -> None:
+            self.db.ensure_meta(cur)
+            d.bind_types(cur, [None, None, ts, ts, js, None])
+            cur.execute(
+                f'UPDATE "{RUNS_TABLE}" SET "RUN_MODE" = {d.param(0)}, "STATUS" = {d.param(1)},'
+                f' "STARTED_AT" = {d.ts_param(2)}, "FINISHED_AT" = {d.ts_param(3)},'
+                f' "REPORT" = {d.param(4)} WHERE "RUN_ID" = {d.param(5)}',
+                values,
+            )
+            if cur.rowcount == 0:
+                d.bind_types(cur, [None, None, None, ts, ts, js])
+                cur.execute(
+                    f'INSERT INTO "{RUNS_TABLE}" ("RUN_ID", "RUN_MODE", "STATUS", "STARTED_AT",'
+                    f' "FINISHED_AT", "REPORT") VALUES ({d.param(0)}, {d.param(1)}, {d.param(2)},'
+                    f" {d.ts_param(3)}, {d.ts_param(4)}, {d.param(5)})",
+                    (report.run_id, *values[:-1]),
+                )
+
+        return self.db.run(SinkError, "runs.record_failed", {"run_id": report.run_id}, work)
+
+    def list_runs(self, limit: int) -> IOResult[tuple[SyncReport, ...], SinkError]:
+        """The newest ``limit`` runs, newest first."""
+
+        def work(cur: Any) -> tuple[SyncReport, ...]:
+            self.db.ensure_meta(cur)
+            cur.execute(
+                f'SELECT "REPORT" FROM "{RUNS_TABLE}" ORDER BY "STARTED_AT" DESC, "RUN_ID" DESC'
+            )
+            return tuple(self._report(row[0]) for row in cur.fetchmany(max(limit, 0)))
+
+        return self.db.run(SinkError, "runs.read_failed", {}, work)
+
+    def get_run(self, run_id: str) -> IOResult[SyncReport | None, SinkError]:
+        d = self.db.dialect
+
+        def work(cur: Any) -> SyncReport | None:
+            self.db.ensure_meta(cur)
+            cur.execute(
+                f'SELECT "REPORT" FROM "{RUNS_TABLE}" WHERE "RUN_ID" = {d.param(0)}', (run_id,)
+            )
+            row = cur.fetchone()
+            return None if row is None else self._report(row[0])
+
+        return self.db.run(SinkError, "runs.read_failed", {"run_id": run_id}, work)
+
+    def _report(self, text: Any) -> SyncReport:
+        return report_from_json(json.loads(self.db.dialect.from_db_text(text) or "{}"))
+
+
+def _with_entity_modes(report: SyncReport) -> dict[str, Any]:
+    # SyncReport.to_json leaves out each entity's mode; keep it so the report rebuilds exactly.
+    doc = report.to_json()
+    for entity_doc, entity in zip(doc["entities"], report.entities, strict=True):
+        entity_doc["mode"] = entity.mode.value
+    return doc

@@ -1,0 +1,180 @@
+"""SQLite (stdlib ``sqlite3``, WAL): the embedded default, zero set-up.
+
+Storage choices, so values round-trip exactly and compare correctly as text:
+
+- decimals: ``TEXT`` holding the plain decimal string (``format(d, "f")``; scientific notation only
+  for extreme exponents) so ``Decimal(text) == value`` always; a numeric affinity would make them
+  floats;
+- timestamps: ``TEXT``, UTC ISO-8601 with microseconds and ``+00:00`` (fixed width, so text order is
+  time order, which the monotonic upsert relies on);
+- booleans: ``INTEGER`` 0/1; dates ISO text; JSON as text.
+
+Run lock: ``fcntl.flock`` on ``<db>.<pipeline>.<entity>.lock`` beside the database; in-memory
+databases lock within the process.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from returns.io import IOFailure, IOResult, IOSuccess
+from typing_extensions import override
+
+from gruponos.adapters.sql.ddl import TableSpec, quote
+from gruponos.adapters.sql.dialect import ColumnInfo, OnConflictDialect, PreparedRow, UpsertResult
+from gruponos.adapters.state.file import lock_file_name, take_file_lock
+from gruponos.application.errors import StateError
+from gruponos.application.ports import Lease
+from gruponos.domain.schema import ColumnType
+
+if TYPE_CHECKING:
+    from gruponos.adapters.sql.core import SqlDatabase
+
+MEMORY = ":memory:"
+_INT64 = (-(2**63), 2**63 - 1)
+_PLAIN_EXPONENT = 64
+_TYPES = {
+    ColumnType.INTEGER: "INTEGER",
+    ColumnType.DECIMAL: "TEXT",
+    ColumnType.TEXT: "TEXT",
+    ColumnType.TIMESTAMP: "TEXT",
+    ColumnType.DATE: "TEXT",
+    ColumnType.BOOLEAN: "INTEGER",
+    ColumnType.JSON: "TEXT",
+}
+
+
+def decimal_text(value: Decimal) -> str:
+    """The canonical text of an exact decimal: plain notation unless the exponent is extreme."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and max(abs(exponent), abs(value.adjusted())) <= _PLAIN_EXPONENT:
+        return format(value, "f")
+    return str(value)
+
+
+def timestamp_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive timestamps are not stored: give a UTC offset")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class _MemoryLease:
+    def __init__(self, held: set[tuple[str, str]], key: tuple[str, str]) -> None:
+        self._held, self._key = held, key
+
+    def release(self) -> None:
+        self._held.discard(self._key)
+
+
+class SqliteDialect(OnConflictDialect):
+    name: ClassVar[str] = "sqlite"
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
+    data_errors: ClassVar[tuple[type[Exception], ...]] = (
+        sqlite3.IntegrityError,
+        sqlite3.DataError,
+    )
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._memory_locks: set[tuple[str, str]] = set()
+        self._memory_mutex = threading.Lock()
+
+    @override
+    def connect(self) -> Any:
+        if self.path != MEMORY:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        if self.path != MEMORY:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @override
+    def param(self, index: int) -> str:
+        return "?"
+
+    @override
+    def column_type(self, ctype: ColumnType, max_length: int | None) -> str:
+        return _TYPES[ctype]
+
+    @override
+    def identity_type(self) -> str:
+        return "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    @override
+    def begin(self, cur: Any) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+
+    @override
+    def rollback_to(self, cur: Any, name: str) -> None:
+        cur.execute(f"ROLLBACK TO {name}")
+
+    @override
+    def release(self, cur: Any, name: str) -> None:
+        cur.execute(f"RELEASE {name}")
+
+    @override
+    def to_db(self, ctype: ColumnType, value: Any) -> Any:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, Decimal):
+            return decimal_text(value)
+        if isinstance(value, datetime):
+            return timestamp_text(value)
+        if isinstance(value, date):
+            return value.isoformat()
+        if ctype in (ColumnType.TEXT, ColumnType.JSON) and not isinstance(value, str):
+            return str(value)
+        return value
+
+    @override
+    def from_db_timestamp(self, value: Any) -> datetime:
+        return datetime.fromisoformat(str(value)).astimezone(UTC)
+
+    @override
+    def unfit_reason(self, ctype: ColumnType, value: Any) -> str | None:
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if is_int and not _INT64[0] <= value <= _INT64[1]:
+            return f"integer out of range for a 64-bit column: {value}"
+        return super().unfit_reason(ctype, value)
+
+    @override
+    def existing_columns(self, cur: Any, table: str) -> dict[str, ColumnInfo]:
+        cur.execute(f"PRAGMA table_info({quote(table)})")
+        return {row[1]: ColumnInfo(str(row[2])) for row in cur.fetchall()}
+
+    @override
+    def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult:
+        sql = self.upsert_sql(spec)
+
+        def many(batch: Sequence[PreparedRow]) -> int:
+            cur.executemany(sql, [r.values for r in batch])
+            return int(cur.rowcount)
+
+        def one(row: PreparedRow) -> int:
+            cur.execute(sql, row.values)
+            return int(cur.rowcount)
+
+        return self.isolate(cur, rows, many, one)
+
+    @override
+    def lock(
+        self, db: SqlDatabase, key: tuple[str, str], owner: str
+    ) -> IOResult[Lease, StateError]:
+        if self.path == MEMORY:
+            with self._memory_mutex:
+                if key in self._memory_locks:
+                    message = "the run lock is held by another run in this process"
+                    return IOFailure(StateError("state.locked", message, {"key": list(key)}))
+                self._memory_locks.add(key)
+            return IOSuccess(_MemoryLease(self._memory_locks, key))
+        db_path = Path(self.path).resolve()
+        lock = db_path.with_name(lock_file_name(db_path.name, *key))
+        return take_file_lock(lock, owner)
