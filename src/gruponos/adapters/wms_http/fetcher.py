@@ -72,8 +72,8 @@ class Fetcher:
         last = _Retryable("none")
         for attempt in range(1, attempts + 1):
             outcome = self._attempt(url, params, entity, attempt, empty_on_404=empty_on_404)
-            if isinstance(outcome, Fetched):
-                return Fetched(outcome.body, outcome.status, attempt - 1)
+            if isinstance(outcome, Fetched):  # its retries: a 401 answered by a token refresh
+                return Fetched(outcome.body, outcome.status, attempt - 1 + outcome.retries)
             if isinstance(outcome, WmsError):
                 return outcome
             last = outcome
@@ -121,13 +121,14 @@ class Fetcher:
                 attempts=attempt,
             )
         status = response.status_code
+        reauthenticated = len(response.history)  # the 401 BearerAuth retried with a new token
         if 200 <= status < 300:
             try:
-                return Fetched(parse_json(response.content), status, 0)
+                return Fetched(parse_json(response.content), status, reauthenticated)
             except MalformedBody as exc:
                 return _Retryable(f"{MALFORMED}: {exc}", status=status)
         if status == 404 and empty_on_404:
-            return Fetched(None, status, 0)
+            return Fetched(None, status, reauthenticated)
         if status in RETRYABLE_STATUSES:
             return _Retryable(
                 f"http {status}",
