@@ -324,7 +324,10 @@ class RecordFactory:
             if not required and b % 10 < 4:
                 return None
             rid = (b >> 8) % count + 1
-            key = keys[rid % len(keys)] if keys else ("" if b % 7 == 0 else f"{prefix}{rid}")
+            if keys:
+                key = keys[rid % len(keys)]
+            else:  # facility and company codes are always there; other keys may be blank
+                key = "" if b % 7 == 0 and count > 4 else f"{prefix}{rid}"
             url = "" if (b >> 4) % 5 == 0 else f"{r.root}{target}/{rid}"
             return {"id": rid, "key": key, "url": url}
 
