@@ -22,7 +22,6 @@ from gruponos.adapters.sql.dialect import Dialect, PreparedRow, cursor_of
 from gruponos.adapters.sql.state import list_quarantine, save_checkpoint
 from gruponos.application.errors import SinkError
 from gruponos.domain.errors import DomainError
-from gruponos.domain.naming import table_identifier
 from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType, EntitySchema
 from gruponos.domain.sync import Batch, Rejected, WriteOutcome
@@ -136,7 +135,8 @@ class SqlSink:
 
     def prepare(self, schema: EntitySchema) -> IOResult[None, SinkError]:
         try:
-            spec = ddl.table_spec(schema, self.prefix, history=self.history)
+            limit = self.db.dialect.max_identifier
+            spec = ddl.table_spec(schema, self.prefix, history=self.history, limit=limit)
         except ValueError as exc:
             return IOFailure(SinkError("sink.bad_name", str(exc), {"entity": schema.entity}))
 
@@ -165,11 +165,8 @@ class SqlSink:
                 if widen:
                     cur.execute(widen)
 
-    def _spec(self, entity: str) -> TableSpec:
-        spec = self._tables.get(entity)
-        if spec is None:
-            raise LookupError(f"entity {entity!r} was not prepared")
-        return spec
+    def _table(self, entity: str) -> str:
+        return ddl.entity_table(self.prefix, entity, self.db.dialect.max_identifier)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -180,14 +177,50 @@ class SqlSink:
             return IOFailure(SinkError("sink.not_prepared", "prepare the entity first", context))
         dialect = self.db.dialect
         now = self.db.clock()
-        rows: list[PreparedRow] = []
-        refused: list[Rejected] = list(batch.rejected)
-        types = spec.bound_types
-        for record in newest_per_id(batch.records):
-            extra = (
-                None if record.extra is None else json.dumps(record.extra, default=_json_default)
+        latest = newest_per_id(batch.records)
+        rows, refused = self._prepared(batch, spec, latest, now)
+        refused = list(batch.rejected) + refused
+        older: list[PreparedRow] = []
+        if spec.history:  # older versions in the batch belong in the history table too
+            chosen = {id(r) for r in latest}
+            versions = {(r.id, r.mod_ts): r for r in batch.records}.values()
+            older, older_refused = self._prepared(
+                batch, spec, [r for r in versions if id(r) not in chosen], now
             )
-            raw = [record.values.get(n) for n in spec.data_names]
+            refused += older_refused
+
+        def work(cur: Any) -> WriteOutcome:
+            result = dialect.upsert(cur, spec, rows) if rows else None
+            failed = list(result.failed if result else ())
+            bad_ids = {row.record.id for row, _ in failed}
+            kept = [r for r in rows if r.record.id not in bad_ids]
+            if batch.generation is not None and kept:
+                dialect.mark_seen(cur, spec, [r.record.id for r in kept], batch.generation)
+            if spec.history and (kept or older):
+                history = dialect.insert_history(cur, spec, kept + older)
+                failed += [(row, f"history table: {why}") for row, why in history.failed]
+            quarantine = refused + [self._rejected(batch, r.record, why) for r, why in failed]
+            self._quarantine(cur, quarantine, batch.run_id, now)
+            if batch.checkpoint is not None and batch.state_key is not None:
+                save_checkpoint(self.db, cur, batch.state_key, batch.checkpoint)
+            written = result.written if result else 0
+            return WriteOutcome(written, len(kept) - written, len(quarantine))
+
+        return self.db.run(SinkError, "sink.write_failed", context, work)
+
+    def _prepared(
+        self, batch: Batch, spec: TableSpec, records: Iterable[NormalizedRecord], now: datetime
+    ) -> tuple[list[PreparedRow], list[Rejected]]:
+        """Convert records for the driver; those with values it cannot take go to quarantine."""
+        dialect = self.db.dialect
+        types = spec.bound_types
+        rows: list[PreparedRow] = []
+        refused: list[Rejected] = []
+        for record in records:
+            extra = None
+            if record.extra is not None:
+                extra = json.dumps(record.extra, default=_json_default, ensure_ascii=False)
+            raw = [record.values.get(n) for n in spec.value_keys]
             raw += [now, batch.run_id, batch.generation, extra]
             reasons = [
                 f"{name}: {why}"
@@ -201,24 +234,7 @@ class SqlSink:
                 None if v is None else dialect.to_db(t, v) for t, v in zip(types, raw, strict=True)
             )
             rows.append(PreparedRow(record, values))
-
-        def work(cur: Any) -> WriteOutcome:
-            result = dialect.upsert(cur, spec, rows) if rows else None
-            failed = result.failed if result else ()
-            bad_ids = {row.record.id for row, _ in failed}
-            kept = [r for r in rows if r.record.id not in bad_ids]
-            if batch.generation is not None and kept:
-                dialect.mark_seen(cur, spec, [r.record.id for r in kept], batch.generation)
-            if spec.history and kept:
-                dialect.insert_history(cur, spec, kept)
-            quarantine = refused + [self._rejected(batch, r.record, why) for r, why in failed]
-            self._quarantine(cur, quarantine, batch.run_id, now)
-            if batch.checkpoint is not None and batch.state_key is not None:
-                save_checkpoint(self.db, cur, batch.state_key, batch.checkpoint)
-            written = result.written if result else 0
-            return WriteOutcome(written, len(kept) - written, len(quarantine))
-
-        return self.db.run(SinkError, "sink.write_failed", context, work)
+        return rows, refused
 
     @staticmethod
     def _rejected(batch: Batch, record: NormalizedRecord, reason: str) -> Rejected:
@@ -252,10 +268,10 @@ class SqlSink:
         started are spared: an incremental run may have loaded them behind the full pass.
         """
         d = self.db.dialect
-        table = quote(table_identifier(self.prefix, entity))
+        table = quote(self._table(entity))
 
         def work(cur: Any) -> int:
-            if not d.existing_columns(cur, table_identifier(self.prefix, entity)):
+            if not d.existing_columns(cur, self._table(entity)):
                 return 0
             cur.execute(
                 f'SELECT {d.utc(quote("STARTED_AT"))} FROM "{ddl.RUNS_TABLE}"'
@@ -284,7 +300,7 @@ class SqlSink:
     def _read(
         self, entity: str, code: str, work: Callable[[Any, str], T], empty: T
     ) -> IOResult[T, SinkError]:
-        table = table_identifier(self.prefix, entity)
+        table = self._table(entity)
 
         def guarded(cur: Any) -> T:
             if not self.db.dialect.existing_columns(cur, table):
@@ -343,7 +359,7 @@ class SqlSink:
     def describe_table(self, entity: str) -> IOResult[tuple[tuple[str, str], ...], SinkError]:
         """``(column, SQL type)`` of the entity's table, in table order; empty if it is absent."""
         d = self.db.dialect
-        table = table_identifier(self.prefix, entity)
+        table = self._table(entity)
 
         def work(cur: Any) -> tuple[tuple[str, str], ...]:
             return tuple((n, i.sql_type) for n, i in d.existing_columns(cur, table).items())
@@ -353,12 +369,13 @@ class SqlSink:
     def drop_table(self, entity: str) -> IOResult[bool, SinkError]:
         """Drop the entity's table (and history table); ``False`` when there was none."""
         d = self.db.dialect
-        table = table_identifier(self.prefix, entity)
+        table = self._table(entity)
 
         def work(cur: Any) -> bool:
             self._tables.pop(entity, None)
             dropped = False
-            for name in (table, table + ddl.HISTORY_SUFFIX):
+            history = ddl.fit_identifier(table + ddl.HISTORY_SUFFIX, d.max_identifier)
+            for name in (table, history):
                 if d.existing_columns(cur, name):
                     cur.execute(f"DROP TABLE {quote(name)}")
                     dropped = True

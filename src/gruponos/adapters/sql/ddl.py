@@ -8,8 +8,9 @@ hostile entity or field name can only ever become a different, harmless identifi
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gruponos.domain.naming import table_identifier
@@ -57,14 +58,33 @@ def quote(name: str) -> str:
     return f'"{name}"'
 
 
+def fit_identifier(name: str, limit: int) -> str:
+    """``name`` if it fits in ``limit`` bytes; else a prefix plus a stable hash of the whole name
+    (PostgreSQL keeps 63 bytes of an identifier and would silently truncate the rest)."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8].upper()
+    return name[: limit - len(digest) - 1].rstrip("_") + "_" + digest
+
+
+def entity_table(prefix: str, entity: str, limit: int) -> str:
+    """The entity's table name as the database will store it."""
+    return fit_identifier(table_identifier(prefix, entity), limit)
+
+
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """The table of one entity: its name, its data columns and its optional history table."""
+    """The table of one entity: its name, its data columns and its optional history table.
+
+    Column names are the names in the database (shortened to the dialect's limit when needed);
+    ``value_keys`` are the matching keys of :attr:`NormalizedRecord.values`.
+    """
 
     entity: str
     table: str
     columns: tuple[Column, ...]
     history: str | None = None
+    value_keys: tuple[str, ...] = ()
 
     @property
     def data_names(self) -> tuple[str, ...]:
@@ -85,11 +105,14 @@ class TableSpec:
         return tuple(c.type for c in self.bound_columns)
 
 
-def table_spec(schema: EntitySchema, prefix: str, *, history: bool) -> TableSpec:
-    table = table_identifier(prefix, schema.entity)
-    quote(table)  # fail early, before any SQL, if the prefix makes it unsafe
-    hist = table + HISTORY_SUFFIX if history else None
-    return TableSpec(schema.entity, table, schema.columns, hist)
+def table_spec(schema: EntitySchema, prefix: str, *, history: bool, limit: int) -> TableSpec:
+    table = entity_table(prefix, schema.entity, limit)
+    hist = fit_identifier(table + HISTORY_SUFFIX, limit) if history else None
+    columns = tuple(replace(c, name=fit_identifier(c.name, limit)) for c in schema.columns)
+    for name in (table, hist or table, *(c.name for c in columns)):
+        quote(name)  # fail early, before any SQL, if a name is unsafe
+    keys = tuple(c.name for c in schema.columns)
+    return TableSpec(schema.entity, table, columns, hist, keys)
 
 
 def column_def(dialect: Dialect, column: Column, *, not_null: bool = False) -> str:
@@ -103,7 +126,7 @@ def create_entity_table(dialect: Dialect, spec: TableSpec, *, history: bool = Fa
     key = (ID_COLUMN, MOD_TS_COLUMN) if history else (ID_COLUMN,)
     lines = [column_def(dialect, c, not_null=c.name in key) for c in spec.columns]
     lines += [column_def(dialect, c) for c in META_COLUMNS]
-    pk_name = quote(name[: MAX_IDENTIFIER_BYTES - 3] + "_PK")
+    pk_name = quote(fit_identifier(name + "_PK", dialect.max_identifier))
     lines.append(f"CONSTRAINT {pk_name} PRIMARY KEY ({', '.join(quote(k) for k in key)})")
     return f"CREATE TABLE {quote(name)} (\n  " + ",\n  ".join(lines) + "\n)"
 

@@ -91,6 +91,8 @@ class Dialect(ABC):
     driver_errors: ClassVar[tuple[type[Exception], ...]]
     #: Errors meaning "a value does not fit": the row is quarantined, the rest commits.
     data_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    #: Longest identifier in bytes; longer names are shortened with a hash (ddl.fit_identifier).
+    max_identifier: ClassVar[int] = 128
 
     @abstractmethod
     def connect(self) -> Any:
@@ -156,7 +158,9 @@ class Dialect(ABC):
     def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult: ...
 
     @abstractmethod
-    def insert_history(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> None:
+    def insert_history(
+        self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]
+    ) -> UpsertResult:
         """Insert each row's version into the history table unless ``(ID, MOD_TS)`` is there."""
 
     def mark_seen(self, cur: Any, spec: TableSpec, ids: Sequence[int], generation: str) -> None:
@@ -250,5 +254,17 @@ class OnConflictDialect(Dialect, ABC):
             f"ON CONFLICT ({quote(ID_COLUMN)}, {quote(MOD_TS_COLUMN)}) DO NOTHING"
         )
 
-    def insert_history(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> None:
-        cur.executemany(self.history_sql(spec), [r.values for r in rows])
+    def insert_history(
+        self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]
+    ) -> UpsertResult:
+        sql = self.history_sql(spec)
+
+        def many(batch: Sequence[PreparedRow]) -> int:
+            cur.executemany(sql, [r.values for r in batch])
+            return len(batch)
+
+        def one(row: PreparedRow) -> int:
+            cur.execute(sql, row.values)
+            return 1
+
+        return self.isolate(cur, rows, many, one)

@@ -221,16 +221,21 @@ class OracleDialect(Dialect):
 
     @override
     def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult:
-        cur.setinputsizes(*[input_type(c) for c in spec.bound_columns])
-        cur.executemany(self.merge_sql(spec), [r.values for r in rows], batcherrors=True)
-        errors = cur.getbatcherrors()
-        failed = tuple((rows[e.offset], self.error_reason(e)) for e in errors)
-        return UpsertResult(int(cur.rowcount), failed)
+        return self._merge(cur, spec, self.merge_sql(spec), rows)
 
     @override
-    def insert_history(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> None:
+    def insert_history(
+        self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]
+    ) -> UpsertResult:
+        return self._merge(cur, spec, self.history_sql(spec), rows)
+
+    def _merge(
+        self, cur: Any, spec: TableSpec, sql: str, rows: Sequence[PreparedRow]
+    ) -> UpsertResult:
         cur.setinputsizes(*[input_type(c) for c in spec.bound_columns])
-        cur.executemany(self.history_sql(spec), [r.values for r in rows])
+        cur.executemany(sql, [r.values for r in rows], batcherrors=True)
+        failed = tuple((rows[e.offset], self.error_reason(e)) for e in cur.getbatcherrors())
+        return UpsertResult(int(cur.rowcount), failed)
 
     @override
     def lock(

@@ -60,6 +60,7 @@ class PostgresDialect(OnConflictDialect):
         psycopg.errors.DataError,
         psycopg.errors.IntegrityError,
     )
+    max_identifier: ClassVar[int] = 63  # NAMEDATALEN - 1
 
     def __init__(self, conninfo: str, password: str | None = None) -> None:
         self._conninfo = conninfo
