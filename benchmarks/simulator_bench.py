@@ -31,8 +31,10 @@ def _serve(records: int, conn: Connection, profile: bool) -> None:
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
+    cpu_start = time.process_time()
     conn.send(sim.api_url)
     conn.recv()  # the parent says when it is done
+    conn.send(time.process_time() - cpu_start)
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
@@ -90,9 +92,12 @@ def main() -> None:
         count, seconds, pages = read_all(api_url, "allocation", args.page_size)
     finally:
         parent.send("done")
+        server_cpu = parent.recv()
         server.join()
     print(f"read {count} allocation records in {pages} pages in {seconds:.2f} s: "
           f"{count / seconds:,.0f} records/s (page_size {args.page_size}, sequenced)")
+    print(f"server CPU {server_cpu:.2f} s: {count / server_cpu:,.0f} records per server CPU-second"
+          f" (the ceiling with an infinitely fast client; wall figure is lower on a busy host)")
     if args.memory_records:
         per_record, seconds = memory_per_record(args.memory_records)
         print(f"memory: {per_record:.1f} bytes per record at {args.memory_records:,} records "

@@ -64,10 +64,6 @@ class WmsApi:
         """Absolute URL prefix of entity resources, e.g. ``http://h:p/env/wms/lgfapi/v10/entity/``."""
         return f"{origin}/{self._config.env}/wms/lgfapi/v10/entity/"
 
-    def is_list(self, path: str) -> bool:
-        parts = [p for p in path.split("/") if p]
-        return len(parts) == 2 and parts[0] == "entity"
-
     def handle(self, path: str, query_string: str, origin: str) -> Response:
         parts = [p for p in path.split("/") if p]
         params = last_values(query_string)

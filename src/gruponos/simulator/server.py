@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,8 +45,6 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out or go away mid-response are routine here; anything else is a bug.
-        import sys  # noqa: PLC0415 - only on the error path
-
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
 
