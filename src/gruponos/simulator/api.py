@@ -1,8 +1,8 @@
 """The lgfapi v10 resources: entity index, list (paged and sequenced), detail and describe.
 
 Transport-free: :meth:`WmsApi.handle` maps a path below ``.../wms/lgfapi/v10/`` and a query
-string to a :class:`Response`. Rows are chosen under the world's lock from a snapshot of
-(id, version, timestamps); records are rendered outside it.
+string to a :class:`Response`. A page is chosen and rendered under the world's lock, so change
+mode and on-demand mutations never interleave with it (the GIL serialises rendering anyway).
 """
 
 from __future__ import annotations

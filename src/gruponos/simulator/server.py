@@ -15,6 +15,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from gruponos.simulator.api import Response, WmsApi, error_response
 from gruponos.simulator.auth import TOKEN_PATH, Authenticator, Principal
 from gruponos.simulator.config import FaultKind, SimulatorConfig
@@ -225,7 +227,9 @@ class WmsSimulator:
 
     def get_record(self, entity: str, ident: int) -> dict[str, Any] | None:
         """The record exactly as the API serves it now (None when deleted or unknown)."""
-        return self.world.record(entity, ident, self.api.root(self.origin))
+        record = self.world.record(entity, ident, self.api.root(self.origin))
+        # Rendered records share pooled relation dicts; hand out a private copy.
+        return None if record is None else dict(orjson.loads(orjson.dumps(record)))
 
     # -- request handling --------------------------------------------------------------------
 

@@ -147,3 +147,11 @@ def test_cli_serves_until_stopped() -> None:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def test_get_record_hands_out_a_private_copy() -> None:
+    with running(records=5) as (sim, client):
+        record = sim.get_record("order_hdr", 1)
+        assert record is not None
+        record["facility_id"]["key"] = "CHANGED"
+        assert client.get("entity/order_hdr/1/").json()["facility_id"]["key"] != "CHANGED"
