@@ -124,7 +124,8 @@ def create_entity_table(dialect: Dialect, spec: TableSpec, *, history: bool = Fa
     """``CREATE TABLE`` for the entity table (key ``ID``) or its history table (``ID, MOD_TS``)."""
     name = spec.history if history and spec.history else spec.table
     key = (ID_COLUMN, MOD_TS_COLUMN) if history else (ID_COLUMN,)
-    lines = [column_def(dialect, c, not_null=c.name in key) for c in spec.columns]
+    required = (ID_COLUMN, MOD_TS_COLUMN)  # every record has both
+    lines = [column_def(dialect, c, not_null=c.name in required) for c in spec.columns]
     lines += [column_def(dialect, c) for c in META_COLUMNS]
     pk_name = quote(fit_identifier(name + "_PK", dialect.max_identifier))
     lines.append(f"CONSTRAINT {pk_name} PRIMARY KEY ({', '.join(quote(k) for k in key)})")

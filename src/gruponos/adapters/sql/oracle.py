@@ -157,7 +157,8 @@ class OracleDialect(Dialect):
         if isinstance(value, int) and not isinstance(value, bool):
             number = Decimal(value)
         if number is not None and number.is_finite() and number != 0:
-            digits = len(number.normalize().as_tuple().digits)
+            # as_tuple, not normalize(): normalize rounds to the context's 28 digits
+            digits = len("".join(map(str, number.as_tuple().digits)).strip("0"))
             if digits > NUMBER_DIGITS:
                 return f"{digits} significant digits; Oracle NUMBER keeps {NUMBER_DIGITS}"
             if not -130 <= number.adjusted() <= 125:
