@@ -165,7 +165,8 @@ class SqlSink:
                 if widen:
                     cur.execute(widen)
 
-    def _table(self, entity: str) -> str:
+    def table_name(self, entity: str) -> str:
+        """The table of ``entity`` as named in the database."""
         return ddl.entity_table(self.prefix, entity, self.db.dialect.max_identifier)
 
     # -- writes ----------------------------------------------------------------------------------
@@ -268,10 +269,10 @@ class SqlSink:
         started are spared: an incremental run may have loaded them behind the full pass.
         """
         d = self.db.dialect
-        table = quote(self._table(entity))
+        table = quote(self.table_name(entity))
 
         def work(cur: Any) -> int:
-            if not d.existing_columns(cur, self._table(entity)):
+            if not d.existing_columns(cur, self.table_name(entity)):
                 return 0
             cur.execute(
                 f'SELECT {d.utc(quote("STARTED_AT"))} FROM "{ddl.RUNS_TABLE}"'
@@ -300,7 +301,7 @@ class SqlSink:
     def _read(
         self, entity: str, code: str, work: Callable[[Any, str], T], empty: T
     ) -> IOResult[T, SinkError]:
-        table = self._table(entity)
+        table = self.table_name(entity)
 
         def guarded(cur: Any) -> T:
             if not self.db.dialect.existing_columns(cur, table):
@@ -359,7 +360,7 @@ class SqlSink:
     def describe_table(self, entity: str) -> IOResult[tuple[tuple[str, str], ...], SinkError]:
         """``(column, SQL type)`` of the entity's table, in table order; empty if it is absent."""
         d = self.db.dialect
-        table = self._table(entity)
+        table = self.table_name(entity)
 
         def work(cur: Any) -> tuple[tuple[str, str], ...]:
             return tuple((n, i.sql_type) for n, i in d.existing_columns(cur, table).items())
@@ -369,7 +370,7 @@ class SqlSink:
     def drop_table(self, entity: str) -> IOResult[bool, SinkError]:
         """Drop the entity's table (and history table); ``False`` when there was none."""
         d = self.db.dialect
-        table = self._table(entity)
+        table = self.table_name(entity)
 
         def work(cur: Any) -> bool:
             self._tables.pop(entity, None)
