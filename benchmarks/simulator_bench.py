@@ -25,8 +25,9 @@ from gruponos.simulator.world import World
 AUTH = ("wms_user", "wms_password")
 
 
-def _serve(records: int, conn: Connection, profile: bool) -> None:
-    config = SimulatorConfig(records=records, entity_records={"order_hdr": 1000})
+def _serve(records: int, conn: Connection, profile: bool, read_ahead: bool) -> None:
+    config = SimulatorConfig(records=records, entity_records={"order_hdr": 1000},
+                             read_ahead=read_ahead)
     sim = WmsSimulator(config).start()
     profiler = cProfile.Profile() if profile else None
     if profiler:
@@ -82,10 +83,12 @@ def main() -> None:
     parser.add_argument("--memory-records", type=int, default=1_000_000,
                         help="rows per entity for the memory measurement (0 = skip)")
     parser.add_argument("--profile", action="store_true", help="cProfile the server")
+    parser.add_argument("--read-ahead", action="store_true",
+                        help="let the server render the next sequenced page ahead")
     args = parser.parse_args()
 
     parent, child = mp.Pipe()
-    server = mp.Process(target=_serve, args=(args.records, child, args.profile))
+    server = mp.Process(target=_serve, args=(args.records, child, args.profile, args.read_ahead))
     server.start()
     api_url = parent.recv()
     try:
@@ -95,7 +98,8 @@ def main() -> None:
         server_cpu = parent.recv()
         server.join()
     print(f"read {count} allocation records in {pages} pages in {seconds:.2f} s: "
-          f"{count / seconds:,.0f} records/s (page_size {args.page_size}, sequenced)")
+          f"{count / seconds:,.0f} records/s (page_size {args.page_size}, sequenced, "
+          f"read-ahead {'on' if args.read_ahead else 'off'})")
     print(f"server CPU {server_cpu:.2f} s: {count / server_cpu:,.0f} records per server CPU-second"
           f" (the ceiling with an infinitely fast client; wall figure is lower on a busy host)")
     if args.memory_records:

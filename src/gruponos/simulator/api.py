@@ -39,6 +39,7 @@ class Response:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    next_link: str | None = None  # a sequenced page's next_page, for read-ahead
 
 
 def error_response(
@@ -169,7 +170,8 @@ class WmsApi:
             "next_page": link(Cursor(key(ids[-1]))) if has_next else None,
             "previous_page": link(Cursor(key(ids[0]), reverse=True)) if has_previous else None,
         }
-        return self._page(entity, body, self._snapshot(entity, ids), query, root)
+        page = self._page(entity, body, self._snapshot(entity, ids), query, root)
+        return Response(page.status, page.body, next_link=body["next_page"])
 
     def _page(self, entity: str, body: dict[str, Any], snapshot: list[_Snapshot],
               query: ListQuery, root: str) -> Response:

@@ -77,6 +77,9 @@ def simulator() -> None:
               help="Seed of the change draw.")
 @click.option("--change-mix", default="0.6,0.25,0.15", show_default=True,
               help="Weights of touch,insert,delete in change mode.")
+@click.option("--read-ahead/--no-read-ahead", default=False, show_default=True,
+              help="Render a sequenced page's next page while the client reads this one "
+                   "(served only if nothing changed; off in change mode).")
 def serve(**opts: Any) -> None:
     """Serve the simulated lgfapi v10 until interrupted (Ctrl-C)."""
     try:

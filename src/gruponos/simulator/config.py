@@ -71,6 +71,7 @@ class SimulatorConfig:
     change_rate: float = 0.0  # random changes per list request to the requested entity
     change_seed: int = 0
     change_mix: tuple[float, float, float] = (0.6, 0.25, 0.15)  # touch, insert, delete weights
+    read_ahead: bool = False  # render a sequenced page's next page while the client reads
 
     def records_of(self, entity: str) -> int:
         return self.entity_records.get(entity, self.records)

@@ -56,6 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "WmsSimulator/1.0"
     timeout = 120  # an idle keep-alive connection is dropped after this
     server: _Server
+    # (path, query, origin, world generation, response) of the page rendered ahead
+    read_ahead: tuple[str, str, str, int, Response] | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -125,6 +127,7 @@ class WmsSimulator:
         self.faults = FaultInjector(self.config.fault_rate, self.config.fault_kinds,
                                     self.config.fault_seed)
         self.requests = 0
+        self.read_ahead_hits = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -206,8 +209,7 @@ class WmsSimulator:
         self.auth.expire_all()
 
     def advance_clock(self, seconds: float) -> None:
-        with self.world.lock:
-            self.world.clock.advance(seconds)
+        self.world.advance_clock(seconds)
 
     def touch(self, entity: str, n: int = 1) -> list[int]:
         return self.world.touch(entity, n)
@@ -259,10 +261,30 @@ class WmsSimulator:
         parts = [p for p in rest.split("/") if p]
         is_data = len(parts) in (2, 3) and parts[0] == "entity" and parts[-1] != "describe"
         fault = self.faults.next_fault() if is_data else None
-        if fault is None:
-            handler.send(self.api.handle(rest, url.query, origin))
-        else:
-            self._fault(handler, fault, principal, lambda: self.api.handle(rest, url.query, origin))
+
+        def serve() -> Response:
+            cached, handler.read_ahead = handler.read_ahead, None
+            if cached is not None and cached[:4] == (url.path, url.query, origin,
+                                                     self.world.generation):
+                self.read_ahead_hits += 1
+                return cached[4]
+            return self.api.handle(rest, url.query, origin)
+
+        if fault is not None:
+            self._fault(handler, fault, principal, serve)
+            return
+        response = serve()
+        handler.send(response)
+        if response.next_link and self.config.read_ahead and self.config.change_rate == 0:
+            self._read_ahead(handler, response.next_link, prefix + version + "/", origin)
+
+    def _read_ahead(self, handler: _Handler, link: str, api_prefix: str, origin: str) -> None:
+        """Render the next sequenced page now, while the client parses this one. Used only if
+        the client asks for exactly that link and nothing changed in between."""
+        nxt = urlsplit(link)
+        generation = self.world.generation
+        response = self.api.handle(nxt.path.removeprefix(api_prefix), nxt.query, origin)
+        handler.read_ahead = (nxt.path, nxt.query, origin, generation, response)
 
     def _fault(self, handler: _Handler, kind: FaultKind, principal: Principal,
                serve: Callable[[], Response]) -> None:

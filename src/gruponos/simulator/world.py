@@ -38,6 +38,7 @@ class World:
         self._manual_rng = random.Random(config.seed + 1)
         self._change_rate = config.change_rate
         self._change_mix = config.change_mix
+        self.generation = 0  # bumped by every change: a cached page is valid while it holds
 
     def store(self, entity: str) -> EntityStore:
         try:
@@ -54,11 +55,13 @@ class World:
             ids = store.random_live(rng or self._manual_rng, n)
             for ident in ids:
                 store.touch(ident, self.clock.tick())
+            self.generation += 1
             return ids
 
     def insert(self, entity: str, n: int) -> list[int]:
         with self.lock:
             store = self.store(entity)
+            self.generation += 1
             return [store.insert(self.clock.tick()) for _ in range(n)]
 
     def delete(self, entity: str, n: int, rng: random.Random | None = None) -> list[int]:
@@ -67,7 +70,13 @@ class World:
             ids = store.random_live(rng or self._manual_rng, n)
             for ident in ids:
                 store.delete(ident)
+            self.generation += 1
             return ids
+
+    def advance_clock(self, seconds: float) -> None:
+        with self.lock:
+            self.clock.advance(seconds)
+            self.generation += 1
 
     def random_changes(self, entity: str) -> int:
         """Change mode: about ``change_rate`` touches/inserts/deletes; returns how many."""

@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 from click.testing import CliRunner
 
+from gruponos.simulator import WmsSimulator
 from gruponos.simulator.cli import simulator
 from gruponos.simulator.testing import read_all, running
 
@@ -155,3 +157,22 @@ def test_get_record_hands_out_a_private_copy() -> None:
         assert record is not None
         record["facility_id"]["key"] = "CHANGED"
         assert client.get("entity/order_hdr/1/").json()["facility_id"]["key"] != "CHANGED"
+
+
+def test_read_ahead_serves_identical_pages_and_never_stale_ones() -> None:
+    params: dict[str, str | int] = {"page_mode": "sequenced", "ordering": "id", "page_size": 20}
+
+    def portless(records: list[dict[str, Any]], sim: WmsSimulator) -> str:
+        return orjson.dumps(records).decode().replace(sim.origin, "")
+
+    with running(records=100) as (sim, client):
+        plain = portless(read_all(client, "allocation", params)[0], sim)
+    with running(records=100, read_ahead=True) as (sim, client):
+        ahead, pages = read_all(client, "allocation", params)
+        assert (portless(ahead, sim), pages) == (plain, 5)
+        assert sim.read_ahead_hits == 4  # pages 2-5 were rendered while the client read
+        first = client.get("entity/allocation/", params=params).json()
+        sim.delete("allocation", 30)  # lands while page 2 is already rendered ahead
+        second = client.get(first["next_page"]).json()["results"]
+        assert all(sim.get_record("allocation", r["id"]) == r for r in second)
+        assert {r["id"] for r in second}.isdisjoint(sim.deleted_ids("allocation"))
