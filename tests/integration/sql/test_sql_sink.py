@@ -10,6 +10,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.unsafe import unsafe_perform_io
 from sqlsink_support import T0, BackendFactory, query, record, schema
 
+from gruponos.application.ports import RecordSink, RunHistory, StateStore
 from gruponos.domain.schema import FieldType, SourceField
 from gruponos.domain.sync import (
     Batch,
@@ -275,3 +276,11 @@ def test_check_and_unprepared_entity(open_backend: BackendFactory) -> None:
     assert ok(backend.sink.existing_ids("never_prepared", [1])) == frozenset()
     assert ok(backend.sink.soft_delete_unseen("never_prepared", "g", T0)) == 0
     assert ok(backend.sink.drop_table("never_prepared")) is False
+
+
+def test_backend_implements_the_ports(open_backend: BackendFactory) -> None:
+    backend = open_backend()
+    sink: RecordSink = backend.sink  # mypy checks the structural match
+    state: StateStore = backend.state
+    runs: RunHistory = backend.runs
+    assert (sink, state, runs) == (backend.sink, backend.state, backend.runs)
