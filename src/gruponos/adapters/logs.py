@@ -1,0 +1,65 @@
+"""structlog set-up: JSON lines when not a TTY, a readable console on a TTY; run ids bound."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+from gruponos.application.ports import SyncEvent
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog once per process; ``fmt`` is ``auto``, ``json`` or ``console``."""
+    out = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+
+
+class LoggingObserver:
+    """Implements ``SyncObserver``: every sync event becomes a log line with run id and entity."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("gruponos.sync")
+
+    def on_event(self, event: SyncEvent) -> None:
+        level = "warning" if event.kind == "warning" else "info"
+        if event.kind in ("page_read", "batch_written"):
+            level = "debug"
+        fields = {k: v for k, v in event.data.items() if k not in ("run_id", "entity")}
+        if event.kind == "run_finished":  # the per-entity details were logged as they finished
+            fields.pop("entities", None)
+        getattr(self._log, level)(
+            f"sync.{event.kind}", run_id=event.run_id, entity=event.entity, **fields
+        )
+
+
+class FanOutObserver:
+    """Sends each event to several observers (logs and the progress display)."""
+
+    def __init__(self, *observers: Any) -> None:
+        self._observers = observers
+
+    def on_event(self, event: SyncEvent) -> None:
+        for observer in self._observers:
+            observer.on_event(event)

@@ -1,0 +1,181 @@
+"""The composition root: settings -> adapters -> use cases (dependency-injector).
+
+Only this module and the entrypoints name concrete adapters. ``Selector`` providers pick the sink
+(``sqlite``/``postgres``/``oracle``, from the sink URL) and the state store (``sink``/``file``/
+``meltano``) from the settings. Production wiring never falls back to a fake: an adapter that is
+not available fails at start-up with a :class:`StartupError` naming the setting.
+
+Tests override providers (``container.wms.override(providers.Object(fake))``) rather than
+patching code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from operator import attrgetter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dependency_injector import containers, providers
+from returns.pipeline import is_successful
+from returns.unsafe import unsafe_perform_io
+
+from gruponos.adapters.clock import SystemClock, new_run_id
+from gruponos.adapters.logs import LoggingObserver
+from gruponos.adapters.sql import SqlBackend, open_sql_backend
+from gruponos.adapters.state import FileStateStore
+from gruponos.adapters.wms_http import (
+    BasicAuthConfig,
+    HttpxWmsSource,
+    OAuth2Config,
+    OAuth2Grant,
+    PageMode,
+    WmsClientConfig,
+)
+from gruponos.application.errors import ConfigError
+from gruponos.application.sync import SyncEntities, SyncOptions
+from gruponos.domain.errors import DomainError
+from gruponos.domain.normalize import NormalizeOptions
+from gruponos.settings import Settings, readiness_problems
+
+
+class StartupError(Exception):
+    """An adapter could not be built; ``error`` is the typed error for the entrypoint to show."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _secret(value: Any) -> str | None:
+    return None if value is None else str(value.get_secret_value())
+
+
+def wms_client_config(settings: Settings) -> WmsClientConfig:
+    """Translate settings into the HTTP client's configuration (or raise ``StartupError``)."""
+    problems = readiness_problems(settings)
+    if problems:
+        raise StartupError(ConfigError("config.incomplete", "; ".join(problems), {"fields": problems}))
+    wms = settings.wms
+    auth: BasicAuthConfig | OAuth2Config
+    if wms.auth == "basic":
+        auth = BasicAuthConfig(wms.username or "", _secret(wms.password) or "")
+    else:
+        auth = OAuth2Config(
+            token_url=wms.oauth2.token_url or "",
+            client_id=wms.oauth2.client_id or "",
+            client_secret=_secret(wms.oauth2.client_secret) or "",
+            grant=OAuth2Grant(wms.oauth2.grant),
+            username=wms.username,
+            password=_secret(wms.password),
+            scope=wms.oauth2.scope,
+        )
+    try:
+        return WmsClientConfig(
+            base_url=wms.base_url or "",
+            auth=auth,
+            page_size=wms.page_size,
+            page_mode=PageMode(wms.page_mode),
+            read_timeout=wms.timeout_seconds,
+            max_attempts=wms.max_attempts,
+            max_concurrency=wms.max_concurrency,
+            verify_tls=wms.verify_tls,
+            extra_filters=wms.filters,
+        )
+    except ValueError as exc:
+        raise StartupError(ConfigError("config.invalid", str(exc), {"fields": [str(exc)]})) from None
+
+
+def _wms_source(settings: Settings) -> Iterator[HttpxWmsSource]:
+    source = HttpxWmsSource(wms_client_config(settings))
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def _sql_backend(settings: Settings) -> Iterator[SqlBackend]:
+    opened = open_sql_backend(
+        settings.sink.url,
+        password=_secret(settings.sink.password),
+        table_prefix=settings.sink.table_prefix,
+        history=settings.sink.history,
+    )
+    if not is_successful(opened):
+        raise StartupError(unsafe_perform_io(opened.failure()))
+    backend = unsafe_perform_io(opened.unwrap())
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _unavailable(what: str, setting: str) -> Any:
+    raise StartupError(
+        ConfigError(
+            "config.unavailable",
+            f"{what} is not available in this version of gruponos ({setting})",
+            {"fields": [setting]},
+        )
+    )
+
+
+def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
+    zone = settings.wms.default_timezone
+    return SyncOptions(
+        batch_size=settings.sync.batch_size,
+        overlap=settings.sync.overlap,
+        max_reject_ratio=settings.sync.max_reject_ratio,
+        dry_run=dry_run,
+        normalize=NormalizeOptions(default_tz=ZoneInfo(zone) if zone else None),
+        full_pipeline=settings.sync.full_pipeline,
+        incremental_pipeline=settings.sync.incremental_pipeline,
+    )
+
+
+class Container(containers.DeclarativeContainer):
+    """Wires gruponos from a :class:`~gruponos.settings.Settings`."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    dry_run = providers.Object(False)  # noqa: FBT003 - a provider's value, not a flag argument
+
+    clock = providers.Singleton(SystemClock)
+    run_ids = providers.Object(new_run_id)
+    observer = providers.Singleton(LoggingObserver)
+
+    wms = providers.Resource(_wms_source, settings)
+    sql_backend = providers.Resource(_sql_backend, settings)
+
+    sink = providers.Selector(
+        providers.Callable(attrgetter("sink.kind"), settings),
+        sqlite=providers.Callable(attrgetter("sink"), sql_backend),
+        postgres=providers.Callable(attrgetter("sink"), sql_backend),
+        oracle=providers.Callable(attrgetter("sink"), sql_backend),
+    )
+    state = providers.Selector(
+        providers.Callable(attrgetter("state.kind"), settings),
+        sink=providers.Callable(attrgetter("state"), sql_backend),
+        file=providers.Singleton(FileStateStore, providers.Callable(attrgetter("state.path"), settings)),
+        meltano=providers.Callable(_unavailable, "the Meltano state store", "GRUPONOS_STATE__KIND"),
+    )
+    runs = providers.Callable(attrgetter("runs"), sql_backend)
+
+    options = providers.Callable(sync_options, settings, dry_run=dry_run)
+    sync = providers.Factory(
+        SyncEntities,
+        source=wms,
+        sink=sink,
+        state=state,
+        runs=runs,
+        clock=clock,
+        new_run_id=run_ids,
+        options=options,
+        observer=observer,
+    )
+
+
+def build_container(settings: Settings, *, dry_run: bool = False) -> Container:
+    """A container for ``settings``; call ``shutdown_resources()`` when done."""
+    container = Container(settings=settings)
+    container.dry_run.override(providers.Object(dry_run))
+    return container

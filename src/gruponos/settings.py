@@ -1,0 +1,306 @@
+"""Configuration: environment (``GRUPONOS_``, nested with ``__``), ``.env``, a TOML file, secrets.
+
+Sources, highest priority first: explicit values, environment variables, the ``.env`` file, files
+in a secrets directory (one file per setting, named like the variable, as Kubernetes and Docker
+mount them: ``gruponos_wms__password``), then the TOML file (``--config`` / ``GRUPONOS_CONFIG_FILE``).
+
+Every secret is a ``SecretStr``: it prints as ``**********`` and never reaches logs or reports.
+An invalid configuration is reported as one :class:`ConfigError` naming every bad field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources import NestedSecretsSettingsSource
+from returns.result import Failure, Result, Success
+
+from gruponos.application.errors import ConfigError
+from gruponos.domain.catalog import DEFAULT_ENTITIES
+
+ENV_PREFIX = "GRUPONOS_"
+_ENTITY = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
+_SINK_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres", "oracle": "oracle"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OAuth2Settings(_Section):
+    """OAuth2 against Oracle Identity (IDCS / OCI IAM); used when ``wms.auth = oauth2``."""
+
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    grant: Literal["client_credentials", "password"] = "client_credentials"
+    scope: str = "urn:resource:fusion:scm:logistics:wms:lgfapi/"
+
+
+class WmsSettings(_Section):
+    """The Oracle WMS Cloud instance (lgfapi v10)."""
+
+    base_url: str | None = Field(
+        None, description="up to and including the environment path: https://<pod>.wms.ocs.oraclecloud.com/<env>"
+    )
+    auth: Literal["basic", "oauth2"] = "basic"
+    username: str | None = None
+    password: SecretStr | None = None
+    oauth2: OAuth2Settings = OAuth2Settings()
+    page_size: int = Field(1000, ge=1, le=1250)
+    page_mode: Literal["sequenced", "paged"] = "sequenced"
+    timeout_seconds: float = Field(120.0, gt=0, le=600)
+    max_attempts: int = Field(6, ge=1, le=20)
+    max_concurrency: int = Field(4, ge=1, le=9, description="Oracle advises < 10 per user")
+    verify_tls: bool = True
+    filters: dict[str, str] = Field(default_factory=dict, description="e.g. facility_id__code")
+    default_timezone: str | None = Field(
+        None, description="IANA zone for timestamps without an offset (the API always sends one)"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("must not carry credentials or a query")
+        return value.rstrip("/")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class SinkSettings(_Section):
+    """The analytics database."""
+
+    url: str = Field(
+        "sqlite:///gruponos.db",
+        description="sqlite:///path.db | postgresql://user@host:port/db | oracle://user@host:port/service",
+    )
+    password: SecretStr | None = None
+    table_prefix: str = "WMS_"
+    history: bool = Field(False, description="also keep every version in <table>_HIST")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].lower()
+        if scheme not in _SINK_SCHEMES or "://" not in value:
+            raise ValueError("must start with sqlite://, postgresql:// or oracle://")
+        return value
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _TABLE_PREFIX.match(value) or value.upper().startswith("GNOS_"):
+            raise ValueError("must be letters, digits and _ (at most 30), starting with a letter")
+        return value.upper()
+
+    @property
+    def kind(self) -> str:
+        """``sqlite``, ``postgres`` or ``oracle``."""
+        return _SINK_SCHEMES[self.url.split(":", 1)[0].lower()]
+
+
+class StateSettings(_Section):
+    """Where checkpoints live: in the sink's database (default), a JSON file, or Meltano."""
+
+    kind: Literal["sink", "file", "meltano"] = "sink"
+    path: Path = Path("gruponos-state.json")
+    meltano_project_dir: Path = Path("meltano")
+    meltano_state_id: str | None = None
+
+
+class SyncSettings(_Section):
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    overlap_seconds: float = Field(300.0, ge=0, description="incremental re-read window")
+    max_reject_ratio: float = Field(0.05, ge=0, le=1)
+    full_pipeline: str = Field("full", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    incremental_pipeline: str = Field("incremental", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+
+    @property
+    def overlap(self) -> timedelta:
+        return timedelta(seconds=self.overlap_seconds)
+
+
+class LogSettings(_Section):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(BaseSettings):
+    """All of gruponos' configuration. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+        frozen=True,
+        secrets_nested_delimiter="__",
+    )
+
+    entities: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("allocation", "order_hdr", "order_dtl"), description="comma-separated lgfapi entity names"
+    )
+    wms: WmsSettings = WmsSettings()
+    sink: SinkSettings = SinkSettings()
+    state: StateSettings = StateSettings()
+    sync: SyncSettings = SyncSettings()
+    log: LogSettings = LogSettings()
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("entities")
+    @classmethod
+    def _entity_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not _ENTITY.match(name)]
+        if bad:
+            raise ValueError(f"not lgfapi entity names: {', '.join(map(repr, bad))}")
+        if not value:
+            raise ValueError("at least one entity is needed")
+        return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> Settings:
+        wms = self.wms
+        if wms.base_url is None:
+            return self  # checked by readiness_problems() before anything talks to the WMS
+        missing: list[str] = []
+        if wms.auth == "basic":
+            missing += [f"wms.{n}" for n in ("username", "password") if getattr(wms, n) is None]
+        else:
+            missing += [
+                f"wms.oauth2.{n}"
+                for n in ("token_url", "client_id", "client_secret")
+                if getattr(wms.oauth2, n) is None
+            ]
+            if wms.oauth2.grant == "password":
+                missing += [f"wms.{n}" for n in ("username", "password") if getattr(wms, n) is None]
+        if missing:
+            raise ValueError(f"{wms.auth} authentication needs: {', '.join(missing)}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        sources.append(NestedSecretsSettingsSource(file_secret_settings))
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+def readiness_problems(settings: Settings) -> list[str]:
+    """What a sync still needs that the schema alone cannot require (the WMS URL)."""
+    problems = []
+    if settings.wms.base_url is None:
+        problems.append("wms.base_url: required to talk to the WMS (GRUPONOS_WMS__BASE_URL)")
+    return problems
+
+
+_SECRET_HINT = re.compile(r"password|secret|token", re.IGNORECASE)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    secrets_dir: Path | None = None,
+    env_file: Path | None = Path(".env"),
+    **overrides: Any,
+) -> Result[Settings, ConfigError]:
+    """Read the configuration from every source; every invalid field in one ``ConfigError``."""
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        if not config_file.is_file():
+            return Failure(
+                ConfigError("config.file_missing", f"no configuration file at {config_file}", {"fields": []})
+            )
+        cls = type(
+            "Settings",
+            (Settings,),
+            {"model_config": SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})},
+        )
+    if secrets_dir is not None and not secrets_dir.is_dir():
+        return Failure(
+            ConfigError("config.secrets_dir_missing", f"no secrets directory at {secrets_dir}", {"fields": []})
+        )
+    try:
+        return Success(cls(_env_file=env_file, _secrets_dir=secrets_dir, **overrides))
+    except ValidationError as error:
+        fields = [_describe(e) for e in error.errors(include_url=False)]
+        return Failure(
+            ConfigError(
+                "config.invalid",
+                f"{len(fields)} invalid setting(s):\n  " + "\n  ".join(fields),
+                {"fields": fields},
+            )
+        )
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "settings"
+    variable = ENV_PREFIX + "__".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    shown = ""
+    if "input" in error and not _SECRET_HINT.search(location) and not isinstance(error["input"], dict):
+        shown = f" (got {error['input']!r})"
+    hint = f" [{variable}]" if variable else ""
+    return f"{location}: {message}{shown}{hint}"
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as a JSON-able dict with every secret (and URL password) masked."""
+    data = settings.model_dump(mode="json")
+    data["sink"]["url"] = _mask_url(settings.sink.url)
+    return data
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":**********@", 1)
+    return url
