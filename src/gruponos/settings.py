@@ -24,7 +24,6 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -199,26 +198,6 @@ class Settings(BaseSettings):
             raise ValueError("at least one entity is needed")
         return tuple(dict.fromkeys(value))
 
-    @model_validator(mode="after")
-    def _auth_complete(self) -> Settings:
-        wms = self.wms
-        if wms.base_url is None:
-            return self  # checked by readiness_problems() before anything talks to the WMS
-        missing: list[str] = []
-        if wms.auth == "basic":
-            missing += [f"wms.{n}" for n in ("username", "password") if getattr(wms, n) is None]
-        else:
-            missing += [
-                f"wms.oauth2.{n}"
-                for n in ("token_url", "client_id", "client_secret")
-                if getattr(wms.oauth2, n) is None
-            ]
-            if wms.oauth2.grant == "password":
-                missing += [f"wms.{n}" for n in ("username", "password") if getattr(wms, n) is None]
-        if missing:
-            raise ValueError(f"{wms.auth} authentication needs: {', '.join(missing)}")
-        return self
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -236,10 +215,30 @@ class Settings(BaseSettings):
 
 
 def readiness_problems(settings: Settings) -> list[str]:
-    """What a sync still needs that the schema alone cannot require (the WMS URL)."""
+    """What talking to the WMS needs beyond each field's own validity: the URL and credentials.
+
+    Kept out of the model so that ``validate`` can list these together with every other problem.
+    """
+    wms = settings.wms
     problems = []
-    if settings.wms.base_url is None:
-        problems.append("wms.base_url: required to talk to the WMS (GRUPONOS_WMS__BASE_URL)")
+    if wms.base_url is None:
+        problems.append("wms.base_url: required to talk to the WMS [GRUPONOS_WMS__BASE_URL]")
+    needed: list[str] = []
+    if wms.auth == "basic":
+        needed += [f"wms.{n}" for n in ("username", "password") if getattr(wms, n) is None]
+    else:
+        needed += [
+            f"wms.oauth2.{n}"
+            for n in ("token_url", "client_id", "client_secret")
+            if getattr(wms.oauth2, n) is None
+        ]
+        if wms.oauth2.grant == "password":
+            needed += [f"wms.{n}" for n in ("username", "password") if getattr(wms, n) is None]
+    problems += [
+        f"{name}: required for {wms.auth} authentication "
+        f"[{ENV_PREFIX}{name.upper().replace('.', '__')}]"
+        for name in needed
+    ]
     return problems
 
 

@@ -1,0 +1,59 @@
+"""Every task of the project: ``nox -l`` lists them, ``nox -s NAME`` runs one.
+
+The default test run (``nox -s tests``) needs the local PostgreSQL (127.0.0.1:5432, database
+``test``); ``.ci/run`` starts it when it is not running.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    session.install("-e", ".")
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, integration (simulator over HTTP, SQLite, PostgreSQL) and property tests."""
+    _install(session, "test")
+    session.run(
+        "pytest",
+        "-m",
+        "not slow",
+        "--hypothesis-profile=ci",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict with the returns and pydantic plugins, over src and tests."""
+    _install(session, "typecheck")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The demo: simulator -> full sync into SQLite -> changes -> incremental sync."""
+    _install(session)
+    session.run("gruponos", "demo", *session.posargs)

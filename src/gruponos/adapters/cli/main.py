@@ -1,0 +1,94 @@
+"""``gruponos``: sync Oracle WMS Cloud into an analytics database.
+
+Exit codes: 0 ok, 1 failed, 2 configuration or usage error, 3 finished with quarantined records
+over the threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from gruponos.__about__ import __version__
+from gruponos.adapters.cli.context import CliContext, ExitCode, fail, pass_cli
+from gruponos.settings import masked, readiness_problems
+from gruponos.simulator.cli import simulator
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="gruponos")
+@click.option("--config", "config_file", type=_PATH, envvar="GRUPONOS_CONFIG_FILE",
+              help="TOML configuration file (lowest priority: env and .env win).")
+@click.option("--secrets-dir", type=_PATH, envvar="GRUPONOS_SECRETS_DIR",
+              help="Directory of secret files named like the variables (gruponos_wms__password).")
+@click.option("--env-file", type=_PATH, default=Path(".env"), show_default=True,
+              help="dotenv file to read (missing is fine).")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None,
+              help="Log format: JSON lines, or a console view on a TTY (auto).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.pass_context
+def main(
+    ctx: click.Context,
+    config_file: Path | None,
+    secrets_dir: Path | None,
+    env_file: Path | None,
+    log_format: str | None,
+    log_level: str | None,
+) -> None:
+    """Keep an analytics database (Oracle, PostgreSQL, SQLite) in step with Oracle WMS Cloud.
+
+    Exit codes: 0 ok, 1 failed, 2 configuration or usage error, 3 quarantined records over the
+    threshold.
+    """
+    ctx.obj = CliContext(config_file, secrets_dir, env_file, log_format, log_level)
+
+
+@main.command()
+@pass_cli
+def validate(cli: CliContext) -> None:
+    """Check the configuration; list every invalid setting and exit 2 if any."""
+    settings = cli.settings()
+    problems = readiness_problems(settings)
+    if problems:
+        fail(
+            f"configuration error: {len(problems)} invalid setting(s):\n  " + "\n  ".join(problems),
+            ExitCode.CONFIG,
+        )
+    click.echo(
+        f"configuration ok: {len(settings.entities)} entities, sink {settings.sink.kind}, "
+        f"state in {settings.state.kind}"
+    )
+
+
+@main.command("show-config")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_cli
+def show_config(cli: CliContext, as_json: bool) -> None:
+    """Print the effective configuration; secrets are always masked."""
+    data = masked(cli.settings())
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    for section, values in data.items():
+        if isinstance(values, dict):
+            for key, value in _flatten(values):
+                click.echo(f"{section}.{key} = {json.dumps(value)}")
+        else:
+            click.echo(f"{section} = {json.dumps(values)}")
+
+
+def _flatten(values: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:
+    items: list[tuple[str, object]] = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            items += _flatten(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+main.add_command(simulator)
