@@ -255,10 +255,7 @@ class HttpxWmsSource:
         try:
             envelope = parse_envelope(fetched.body)
         except MalformedBody as exc:
-            error = _malformed(str(exc), redact_url(url), entity)
-            return WmsError(
-                error.code, error.message, error.context, status=200, attempts=fetched.retries + 1
-            )
+            return _malformed(str(exc), url, entity, attempts=fetched.retries + 1)
         page = Page(entity, envelope.records, number, retries=fetched.retries)
         return page, envelope.next_page
 
@@ -289,8 +286,8 @@ def _bad_entity(entity: str) -> WmsError:
     )
 
 
-def _malformed(message: str, url: str, entity: str | None) -> WmsError:
+def _malformed(message: str, url: str, entity: str | None, attempts: int = 1) -> WmsError:
     context: dict[str, Any] = {"url": redact_url(url)}
     if entity is not None:
         context["entity"] = entity
-    return WmsError("wms.malformed_response", message, context, status=200)
+    return WmsError("wms.malformed_response", message, context, status=200, attempts=attempts)
