@@ -617,3 +617,27 @@ def test_no_secret_reaches_logs_errors_or_reprs() -> None:
 
 def _missing() -> WmsError:
     raise AssertionError("expected the read to fail")
+
+
+def test_concurrent_callers_share_one_token_fetch() -> None:
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    idcs = FakeIdcs()
+
+    def slow_token(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.02)
+        return idcs.token(request)
+
+    with httpx.Client(transport=httpx.MockTransport(slow_token)) as client:
+        provider = TokenProvider(oauth(), client)
+        tokens: list[str] = []
+        threads = [
+            threading.Thread(target=lambda: tokens.append(provider.token())) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(idcs.issued) == 1
+    assert set(tokens) == set(idcs.issued)
