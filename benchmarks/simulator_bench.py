@@ -42,14 +42,15 @@ def _serve(records: int, conn: Connection, profile: bool, read_ahead: bool) -> N
     sim.stop()
 
 
-def read_all(api_url: str, entity: str, page_size: int) -> tuple[int, float, int]:
-    """Records read, seconds, pages."""
+def read_all(api_url: str, entity: str, page_size: int) -> tuple[int, float, int, float]:
+    """Records read, seconds, pages, client CPU seconds."""
     url: str | None = f"{api_url}/entity/{entity}/"
     params: dict[str, str | int] | None = {
         "page_mode": "sequenced", "ordering": "id", "page_size": page_size,
     }
     count = pages = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with httpx.Client(auth=AUTH, timeout=60) as client:
         while url:
             response = client.get(url, params=params)
@@ -61,7 +62,7 @@ def read_all(api_url: str, entity: str, page_size: int) -> tuple[int, float, int
             count += len(body["results"])
             pages += 1
             url = body["next_page"]
-    return count, time.perf_counter() - started, pages
+    return count, time.perf_counter() - started, pages, time.process_time() - cpu_started
 
 
 def memory_per_record(records: int) -> tuple[float, float]:
@@ -92,7 +93,7 @@ def main() -> None:
     server.start()
     api_url = parent.recv()
     try:
-        count, seconds, pages = read_all(api_url, "allocation", args.page_size)
+        count, seconds, pages, client_cpu = read_all(api_url, "allocation", args.page_size)
     finally:
         parent.send("done")
         server_cpu = parent.recv()
@@ -102,6 +103,9 @@ def main() -> None:
           f"read-ahead {'on' if args.read_ahead else 'off'})")
     print(f"server CPU {server_cpu:.2f} s: {count / server_cpu:,.0f} records per server CPU-second"
           f" (the ceiling with an infinitely fast client; wall figure is lower on a busy host)")
+    print(f"client CPU {client_cpu:.2f} s; records / (server + client CPU) = "
+          f"{count / (server_cpu + client_cpu):,.0f}/s (what a sequential read reaches when "
+          f"nothing else runs)")
     if args.memory_records:
         per_record, seconds = memory_per_record(args.memory_records)
         print(f"memory: {per_record:.1f} bytes per record at {args.memory_records:,} records "
