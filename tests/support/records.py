@@ -26,7 +26,9 @@ def allocation_schema() -> EntitySchema:
     return build_schema("allocation", ALLOCATION_FIELDS).unwrap()
 
 
-def allocation(record_id: int, mod_ts: str = "2020-11-20T11:57:14.489559-03:00", **fields: Any) -> dict[str, Any]:
+def allocation(
+    record_id: int, mod_ts: str = "2020-11-20T11:57:14.489559-03:00", **fields: Any
+) -> dict[str, Any]:
     """A raw allocation record as the API sends it."""
     record: dict[str, Any] = {
         "id": record_id,

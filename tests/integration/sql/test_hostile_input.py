@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 from returns.unsafe import unsafe_perform_io
-from sqlsink_support import T0, BackendFactory, query
 
 from gruponos.adapters.sql.ddl import fit_identifier, quote
 from gruponos.domain.naming import sql_identifier, table_identifier
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.schema import FieldType, SourceField, build_schema
 from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
+from support.sqlsink import T0, BackendFactory, query
 
 HOSTILE_ENTITY = 'x"; DROP TABLE "GNOS_STATE"; --'
 HOSTILE_FIELDS = [

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from returns.io import IOFailure, IOSuccess
 from returns.unsafe import unsafe_perform_io
-from sqlsink_support import BackendFactory
 
 from gruponos.adapters.state import FileStateStore
 from gruponos.application.errors import StateError
 from gruponos.application.ports import StateStore
 from gruponos.domain.sync import StateKey
+from support.sqlsink import BackendFactory
 
 KEY = StateKey("full", "order_hdr")
 

@@ -16,11 +16,11 @@ from datetime import timedelta
 import pytest
 from returns.io import IOFailure
 from returns.unsafe import unsafe_perform_io
-from sqlsink_support import T0, record, schema
 
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
 from gruponos.domain.schema import FieldType, SourceField
 from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
+from support.sqlsink import T0, record, schema
 
 ORACLE_DSN = os.getenv("GRUPONOS_TEST_ORACLE_DSN")
 

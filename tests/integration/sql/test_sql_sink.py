@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.unsafe import unsafe_perform_io
-from sqlsink_support import T0, BackendFactory, query, record, schema
 
 from gruponos.application.ports import RecordSink, RunHistory, StateStore
 from gruponos.domain.schema import FieldType, SourceField
@@ -24,6 +23,7 @@ from gruponos.domain.sync import (
     SyncReport,
     WriteOutcome,
 )
+from support.sqlsink import T0, BackendFactory, query, record, schema
 
 KEY = StateKey("incremental", "order_hdr")
 T = TypeVar("T")

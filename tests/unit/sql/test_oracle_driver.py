@@ -7,10 +7,8 @@ quarantined while the rest commits, and where the commits are.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import oracledb
@@ -30,10 +28,7 @@ from gruponos.domain.sync import (
     SyncMode,
     WriteOutcome,
 )
-
-# The fake sits beside this module, which pytest does not put on sys.path (mypy sees it anyway).
-sys.path.insert(0, str(Path(__file__).parent))
-from oracle_fake import FakeOracle, RecordingConnection
+from support.oracle_fake import FakeOracle, RecordingConnection
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 SCHEMA = build_schema(
