@@ -62,7 +62,7 @@ def main() -> None:
         "class Relation(BaseModel):",
         '    """A related record as the API sends it: ``{"id": 1, "key": "R", "url": "..."}``."""',
         "",
-        "    model_config = ConfigDict(frozen=True, extra=\"allow\")",
+        '    model_config = ConfigDict(frozen=True, extra="allow")',
         "",
         "    id: int | None = None",
         "    key: str | None = None",
@@ -72,7 +72,7 @@ def main() -> None:
         "class SetLink(BaseModel):",
         '    """A ``*_set`` link to child records: ``{"result_count": 2, "url": "..."}``."""',
         "",
-        "    model_config = ConfigDict(frozen=True, extra=\"allow\")",
+        '    model_config = ConfigDict(frozen=True, extra="allow")',
         "",
         "    result_count: int | None = None",
         "    url: str | None = None",
@@ -81,7 +81,7 @@ def main() -> None:
         "class WmsRecord(BaseModel):",
         '    """Fields every lgfapi record has."""',
         "",
-        "    model_config = ConfigDict(frozen=True, extra=\"allow\")",
+        '    model_config = ConfigDict(frozen=True, extra="allow")',
         "",
         "    id: int",
         "    url: str | None = None",
@@ -91,7 +91,12 @@ def main() -> None:
     describe: dict[str, dict[str, dict[str, object]]] = {}
     for entity, cls in CLASSES.items():
         fields = catalog[entity]["fields"]
-        out += ["", f"class {cls}(WmsRecord):", f'    """The ``{entity}`` entity ({len(fields)} fields)."""', ""]
+        out += [
+            "",
+            f"class {cls}(WmsRecord):",
+            f'    """The ``{entity}`` entity ({len(fields)} fields)."""',
+            "",
+        ]
         describe[entity] = {}
         for name in sorted(fields):
             ann, dtype = annotation(name, fields[name])
@@ -110,8 +115,10 @@ def main() -> None:
         "}",
         "",
         "#: The catalog in the shape of ``describe``'s ``fields`` object, per entity.",
-        "CATALOG: dict[str, dict[str, dict[str, Any]]] = " + json.dumps(describe, indent=4, sort_keys=True)
-        .replace("true", "True").replace("false", "False"),
+        "CATALOG: dict[str, dict[str, dict[str, Any]]] = "
+        + json.dumps(describe, indent=4, sort_keys=True)
+        .replace("true", "True")
+        .replace("false", "False"),
         "",
     ]
     sys.stdout.write("\n".join(out))

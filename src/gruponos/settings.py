@@ -36,12 +36,16 @@ from pydantic_settings.sources import NestedSecretsSettingsSource
 from returns.result import Failure, Result, Success
 
 from gruponos.application.errors import ConfigError
-from gruponos.domain.catalog import DEFAULT_ENTITIES
 
 ENV_PREFIX = "GRUPONOS_"
 _ENTITY = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
-_SINK_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres", "oracle": "oracle"}
+_SINK_SCHEMES = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "oracle": "oracle",
+}
 
 
 class _Section(BaseModel):
@@ -62,7 +66,8 @@ class WmsSettings(_Section):
     """The Oracle WMS Cloud instance (lgfapi v10)."""
 
     base_url: str | None = Field(
-        None, description="up to and including the environment path: https://<pod>.wms.ocs.oraclecloud.com/<env>"
+        None,
+        description="up to and including the environment path: https://<pod>.wms.ocs.oraclecloud.com/<env>",
     )
     auth: Literal["basic", "oauth2"] = "basic"
     username: str | None = None
@@ -111,7 +116,7 @@ class SinkSettings(_Section):
     )
     password: SecretStr | None = None
     table_prefix: str = "WMS_"
-    history: bool = Field(False, description="also keep every version in <table>_HIST")
+    history: bool = Field(default=False, description="also keep every version in <table>_HIST")
 
     @field_validator("url")
     @classmethod
@@ -256,16 +261,26 @@ def load_settings(
     if config_file is not None:
         if not config_file.is_file():
             return Failure(
-                ConfigError("config.file_missing", f"no configuration file at {config_file}", {"fields": []})
+                ConfigError(
+                    "config.file_missing", f"no configuration file at {config_file}", {"fields": []}
+                )
             )
         cls = type(
             "Settings",
             (Settings,),
-            {"model_config": SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})},
+            {
+                "model_config": SettingsConfigDict(
+                    **{**Settings.model_config, "toml_file": config_file}
+                )
+            },
         )
     if secrets_dir is not None and not secrets_dir.is_dir():
         return Failure(
-            ConfigError("config.secrets_dir_missing", f"no secrets directory at {secrets_dir}", {"fields": []})
+            ConfigError(
+                "config.secrets_dir_missing",
+                f"no secrets directory at {secrets_dir}",
+                {"fields": []},
+            )
         )
     try:
         return Success(cls(_env_file=env_file, _secrets_dir=secrets_dir, **overrides))
@@ -285,7 +300,11 @@ def _describe(error: Any) -> str:
     variable = ENV_PREFIX + "__".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
     message = str(error["msg"]).removeprefix("Value error, ")
     shown = ""
-    if "input" in error and not _SECRET_HINT.search(location) and not isinstance(error["input"], dict):
+    if (
+        "input" in error
+        and not _SECRET_HINT.search(location)
+        and not isinstance(error["input"], dict)
+    ):
         shown = f" (got {error['input']!r})"
     hint = f" [{variable}]" if variable else ""
     return f"{location}: {message}{shown}{hint}"

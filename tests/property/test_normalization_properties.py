@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.records import allocation, allocation_schema
 
 from gruponos.domain.normalize import RecordNormalizer
+from support.records import allocation, allocation_schema
 
 NORMALIZER = RecordNormalizer(allocation_schema())
 
@@ -32,7 +32,9 @@ def test_a_timestamp_in_any_offset_keeps_its_instant(instant: datetime, offset: 
 
 @settings(max_examples=300)
 @given(
-    value=st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**30, places=None)
+    value=st.decimals(
+        allow_nan=False, allow_infinity=False, min_value=0, max_value=10**30, places=None
+    )
 )
 def test_decimal_strings_stay_exact(value: Decimal) -> None:
     record = NORMALIZER.normalize(allocation(1, alloc_qty=str(value))).unwrap()

@@ -14,17 +14,19 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.unsafe import unsafe_perform_io
-from support.fakes import world
-from support.records import allocation_schema
 
 from gruponos.adapters.memory import InMemorySink, InMemoryWms
 from gruponos.application.sync import SyncOptions
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.sync import Batch, Position, StateKey, SyncMode
+from support.fakes import world
+from support.records import allocation_schema
 
 KEY = StateKey("incremental", "allocation")
 
-change = st.tuples(st.sampled_from(["touch", "insert", "none"]), st.integers(min_value=0, max_value=10**6))
+change = st.tuples(
+    st.sampled_from(["touch", "insert", "none"]), st.integers(min_value=0, max_value=10**6)
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 from returns.pipeline import is_successful
-from support.records import allocation, allocation_schema
 
 from gruponos.domain.normalize import NormalizeOptions, RecordNormalizer
+from support.records import allocation, allocation_schema
 
 
 @pytest.fixture
@@ -91,7 +91,12 @@ def test_naive_timestamps_need_a_default_time_zone() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1E+3", Decimal("1E+3")), (5, Decimal(5)), (0.1, Decimal("0.1")), (" 2.50 ", Decimal("2.50"))],
+    [
+        ("1E+3", Decimal("1E+3")),
+        (5, Decimal(5)),
+        (0.1, Decimal("0.1")),
+        (" 2.50 ", Decimal("2.50")),
+    ],
 )
 def test_decimals_are_exact(normalizer: RecordNormalizer, value: object, expected: Decimal) -> None:
     record = normalizer.normalize(allocation(1, alloc_qty=value)).unwrap()

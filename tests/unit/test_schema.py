@@ -9,7 +9,13 @@ from returns.pipeline import is_successful
 
 from gruponos.domain.catalog import catalog_schema, parse_entity
 from gruponos.domain.naming import MAX_IDENTIFIER_LENGTH, RESERVED_WORDS, sql_identifier
-from gruponos.domain.schema import ColumnType, FieldType, SourceField, build_schema, schema_from_describe
+from gruponos.domain.schema import (
+    ColumnType,
+    FieldType,
+    SourceField,
+    build_schema,
+    schema_from_describe,
+)
 
 VALID = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -57,7 +63,9 @@ def test_colliding_columns_are_an_error_not_a_silent_overwrite() -> None:
 
 
 def test_catalog_schemas_have_the_observed_field_counts() -> None:
-    counts = {e: len(catalog_schema(e).unwrap().fields) for e in ("allocation", "order_hdr", "order_dtl")}
+    counts = {
+        e: len(catalog_schema(e).unwrap().fields) for e in ("allocation", "order_hdr", "order_dtl")
+    }
     assert counts == {"allocation": 25, "order_hdr": 122, "order_dtl": 88}
     assert not is_successful(catalog_schema("nope"))
 

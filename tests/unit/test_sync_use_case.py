@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
-from support.fakes import World, world
-from support.records import allocation, allocation_schema
 
 from gruponos.adapters.memory import InMemoryStateStore, InMemoryWms
 from gruponos.application.sync import SyncOptions
 from gruponos.domain.sync import RunStatus, StateKey, SyncMode, SyncReport
+from support.fakes import World, world
+from support.records import allocation, allocation_schema
 
 
 def _wms(n: int, page_size: int = 5) -> InMemoryWms:

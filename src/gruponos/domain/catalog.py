@@ -35,7 +35,9 @@ def parse_entity(entity: str, raw: Mapping[str, Any]) -> Result[WmsRecord, Recor
     """
     model = ENTITY_MODELS.get(entity)
     if model is None:
-        return Failure(RecordRejected("record.unknown_entity", "no typed model", {"entity": entity}))
+        return Failure(
+            RecordRejected("record.unknown_entity", "no typed model", {"entity": entity})
+        )
     try:
         return Success(model.model_validate(raw))
     except ValidationError as error:

@@ -135,7 +135,7 @@ def test_write_binds_arrays_with_batcherrors_and_commits_once(backend: SqlBacken
     assert sql.startswith('MERGE INTO "WMS_ITEM" t')
     assert [r[0] for r in rows] == [1, 2, 3]  # newest version of id 1 only, one array
     first = rows[0]
-    assert first[1] == datetime(2024, 3, 1, 12, 0, 1)  # naive UTC for FROM_TZ(:b, 'UTC')  # noqa: DTZ001
+    assert first[1] == datetime(2024, 3, 1, 12, 0, 1)  # naive UTC for FROM_TZ(:b, 'UTC')
     assert first[2:5] == ("ok", Decimal("1.50"), 1)
     assert first[6:] == ("run-1", "gen-1", '{"extra_field": 1}')
 

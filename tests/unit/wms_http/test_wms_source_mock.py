@@ -264,7 +264,7 @@ def test_hostile_entity_names_and_naive_windows_are_errors_without_requests() ->
     wms = ScriptedWms()
     with mock_source(wms) as source:
         _, bad_entity = read_all(source, "../admin", FullWindow())
-        naive = datetime(2024, 1, 1)  # noqa: DTZ001 - the point of the test
+        naive = datetime(2024, 1, 1)
         _, bad_window = read_all(source, "allocation", IncrementalWindow(naive))
         described = source.describe("x/y")
     assert bad_entity is not None

@@ -27,8 +27,8 @@ from gruponos.domain.sync import FullWindow, IncrementalWindow
 ROOT = "https://ta3.wms.ocs.oraclecloud.com/prod/wms/lgfapi/v10/"
 
 aware_datetimes = st.datetimes(
-    min_value=datetime(2, 1, 1),  # noqa: DTZ001 - bounds of a strategy, zones added below
-    max_value=datetime(9998, 12, 31),  # noqa: DTZ001
+    min_value=datetime(2, 1, 1),
+    max_value=datetime(9998, 12, 31),
     timezones=st.one_of(
         st.timezones(),
         st.builds(

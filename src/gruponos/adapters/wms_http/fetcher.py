@@ -93,7 +93,7 @@ class Fetcher:
             self._sleep(delay)
         return _exhausted(last, url=_shown(url, params), entity=entity, attempts=attempts)
 
-    def _attempt(  # noqa: PLR0911 - one return per kind of outcome
+    def _attempt(
         self,
         url: str,
         params: Mapping[str, str] | None,

@@ -202,7 +202,7 @@ class HttpxWmsSource:
         except ValueError as exc:
             return WmsError("wms.bad_window", str(exc), {"window": repr(window)})
 
-    def _pages(  # noqa: PLR0911 - every way a stream ends
+    def _pages(
         self, entity: str, window: ReadWindow
     ) -> Iterator[Page | WmsError]:
         if not is_entity_name(entity):
