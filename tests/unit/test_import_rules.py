@@ -1,0 +1,91 @@
+"""The hexagon's rule: domain and application import no adapter, driver, logger, env or clock."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "gruponos"
+CORE = sorted((SRC / "domain").rglob("*.py")) + sorted((SRC / "application").rglob("*.py"))
+
+FORBIDDEN_MODULES = (
+    "httpx",
+    "oracledb",
+    "sqlite3",
+    "psycopg",
+    "structlog",
+    "logging",
+    "os",
+    "time",
+    "socket",
+    "subprocess",
+    "gruponos.adapters",
+    "gruponos.container",
+    "gruponos.settings",
+    "gruponos.simulator",
+)
+# Reading the wall clock (datetime.now(), date.today(), time.time() ...) or the environment.
+# ``self._clock.now()`` is the Clock port and is fine: only these receivers are impure.
+FORBIDDEN_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter", "getenv"}
+IMPURE_RECEIVERS = {"datetime", "date", "time", "os", "datetime.datetime", "datetime.date"}
+
+
+def _imports(tree: ast.AST) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+def _clock_calls(tree: ast.AST) -> list[str]:
+    return [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in FORBIDDEN_CALLS
+        and ast.unparse(node.func.value) in IMPURE_RECEIVERS
+    ]
+
+
+def _environ_uses(tree: ast.AST) -> list[str]:
+    return [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Attribute) and node.attr == "environ")
+        or (isinstance(node, ast.Name) and node.id == "environ")
+    ]
+
+
+def test_the_core_has_modules_to_check() -> None:
+    assert len(CORE) >= 8
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(SRC)))
+def test_core_module_imports_nothing_impure(path: Path) -> None:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad = [
+        name
+        for name in _imports(tree)
+        if any(name == m or name.startswith(m + ".") for m in FORBIDDEN_MODULES)
+    ]
+    assert bad == [], f"{path.name} imports {bad}"
+    assert _environ_uses(tree) == [], f"{path.name} reads the environment"
+    assert _clock_calls(tree) == [], f"{path.name} reads the clock"
+
+
+def test_the_rule_catches_a_violation() -> None:
+    """The checker itself works: a module that breaks every rule is caught on each count."""
+    source = (
+        "import httpx\nfrom os import environ\nimport datetime\n"
+        "x = datetime.datetime.now()\ny = self._clock.now()\nz = environ['A']\n"
+    )
+    tree = ast.parse(source)
+    assert _imports(tree) == ["httpx", "os", "datetime"]
+    assert _clock_calls(tree) == ["datetime.datetime.now()"]
+    assert _environ_uses(tree) == ["environ"]

@@ -1,0 +1,139 @@
+"""Configuration: every source, every bad field reported, secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from returns.pipeline import is_successful
+
+from gruponos.adapters.cli.main import main
+from gruponos.settings import load_settings, masked
+
+SECRETS = {
+    "GRUPONOS_WMS__PASSWORD": "wms-pa55-SECRET",
+    "GRUPONOS_WMS__OAUTH2__CLIENT_SECRET": "client-SECRET-42",
+    "GRUPONOS_SINK__PASSWORD": "db-SECRET-pw",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("GRUPONOS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_environment_nested_and_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRUPONOS_ENTITIES", "order_hdr, allocation,order_hdr")
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_SIZE", "1250")
+    monkeypatch.setenv("GRUPONOS_SINK__TABLE_PREFIX", "wms_")
+    settings = load_settings(env_file=None).unwrap()
+    assert settings.entities == ("order_hdr", "allocation")
+    assert settings.wms.page_size == 1250
+    assert settings.sink.table_prefix == "WMS_"
+
+
+def test_every_invalid_field_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_SIZE", "5000")
+    monkeypatch.setenv("GRUPONOS_WMS__MAX_CONCURRENCY", "10")
+    monkeypatch.setenv("GRUPONOS_SINK__URL", "mysql://db")
+    monkeypatch.setenv("GRUPONOS_ENTITIES", "allocation,DROP TABLE")
+    monkeypatch.setenv("GRUPONOS_SYNC__MAX_REJECT_RATIO", "2")
+    error = load_settings(env_file=None).failure()
+    fields = " ".join(error.context["fields"])
+    for name in (
+        "wms.page_size",
+        "wms.max_concurrency",
+        "sink.url",
+        "entities",
+        "sync.max_reject_ratio",
+    ):
+        assert name in fields
+    assert "GRUPONOS_WMS__PAGE_SIZE" in fields  # the variable to fix is named
+
+
+def test_toml_file_dotenv_and_secrets_dir_with_priorities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "gruponos.toml"
+    toml.write_text(
+        'entities = ["order_dtl"]\n[wms]\nbase_url = "https://wms.example/prod"\n'
+        'username = "from-toml"\npage_size = 10\n[sink]\nurl = "sqlite:///x.db"\n'
+    )
+    env_file = tmp_path / ".env"
+    env_file.write_text("GRUPONOS_WMS__PAGE_SIZE=20\n")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "gruponos_wms__password").write_text("from-secret-file")
+    settings = load_settings(toml, secrets, env_file).unwrap()
+    assert settings.entities == ("order_dtl",)
+    assert settings.wms.username == "from-toml"
+    assert settings.wms.page_size == 20  # .env beats the TOML file
+    assert settings.wms.password is not None
+    assert settings.wms.password.get_secret_value() == "from-secret-file"
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_SIZE", "30")
+    assert load_settings(toml, secrets, env_file).unwrap().wms.page_size == 30  # env beats all
+
+
+def test_missing_files_are_clear_errors(tmp_path: Path) -> None:
+    assert load_settings(tmp_path / "nope.toml").failure().code == "config.file_missing"
+    missing = load_settings(secrets_dir=tmp_path / "nope").failure()
+    assert missing.code == "config.secrets_dir_missing"
+
+
+def test_masked_settings_hide_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GRUPONOS_SINK__URL", "postgresql://etl:url-SECRET@db:5432/wms")
+    text = repr(masked(load_settings(env_file=None).unwrap()))
+    for secret in [*SECRETS.values(), "url-SECRET"]:
+        assert secret not in text
+    assert "**********" in text
+
+
+def test_show_config_never_prints_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GRUPONOS_SINK__URL", "postgresql://etl:url-SECRET@db:5432/wms")
+    for args in (["show-config"], ["show-config", "--json"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "wms.page_size = 1000" in result.output or '"page_size": 1000' in result.output
+        for secret in [*SECRETS.values(), "url-SECRET"]:
+            assert secret not in result.output
+
+
+def test_validate_lists_every_invalid_field_and_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_SIZE", "0")
+    monkeypatch.setenv("GRUPONOS_SINK__URL", "mysql://db")
+    monkeypatch.setenv("GRUPONOS_WMS__BASE_URL", "ftp://wms")
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 2
+    for name in ("wms.page_size", "sink.url", "wms.base_url"):
+        assert name in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_reports_missing_connection_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRUPONOS_WMS__AUTH", "oauth2")
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 2
+    for name in (
+        "wms.base_url",
+        "wms.oauth2.token_url",
+        "wms.oauth2.client_id",
+        "wms.oauth2.client_secret",
+    ):
+        assert name in result.output
+
+
+def test_validate_accepts_a_complete_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRUPONOS_WMS__BASE_URL", "https://ta3.wms.ocs.oraclecloud.com/prod")
+    monkeypatch.setenv("GRUPONOS_WMS__USERNAME", "integ")
+    monkeypatch.setenv("GRUPONOS_WMS__PASSWORD", "pw")
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert is_successful(load_settings(env_file=None))
