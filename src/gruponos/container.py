@@ -6,11 +6,12 @@ Only this module and the entrypoints name concrete adapters. ``Selector`` provid
 not available fails at start-up with a :class:`StartupError` naming the setting.
 
 Tests override providers (``container.wms.override(providers.Object(fake))``) rather than
-patching code.
+patching code; entrypoints override ``observer`` (logs, progress bars) and ``dry_run``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from operator import attrgetter
 from typing import Any
@@ -38,6 +39,9 @@ from gruponos.domain.errors import DomainError
 from gruponos.domain.normalize import NormalizeOptions
 from gruponos.settings import Settings, readiness_problems
 
+#: What ``verify`` reads from the WMS: the key and the replication key only.
+VERIFY_FIELDS = ("id", "mod_ts")
+
 
 class StartupError(Exception):
     """An adapter could not be built; ``error`` is the typed error for the entrypoint to show."""
@@ -55,7 +59,9 @@ def wms_client_config(settings: Settings) -> WmsClientConfig:
     """Translate settings into the HTTP client's configuration (or raise ``StartupError``)."""
     problems = readiness_problems(settings)
     if problems:
-        raise StartupError(ConfigError("config.incomplete", "; ".join(problems), {"fields": problems}))
+        raise StartupError(
+            ConfigError("config.incomplete", "; ".join(problems), {"fields": problems})
+        )
     wms = settings.wms
     auth: BasicAuthConfig | OAuth2Config
     if wms.auth == "basic":
@@ -83,11 +89,22 @@ def wms_client_config(settings: Settings) -> WmsClientConfig:
             extra_filters=wms.filters,
         )
     except ValueError as exc:
-        raise StartupError(ConfigError("config.invalid", str(exc), {"fields": [str(exc)]})) from None
+        raise StartupError(
+            ConfigError("config.invalid", str(exc), {"fields": [str(exc)]})
+        ) from None
 
 
-def _wms_source(settings: Settings) -> Iterator[HttpxWmsSource]:
-    source = HttpxWmsSource(wms_client_config(settings))
+def _wms_source(
+    settings: Settings,
+    fields: tuple[str, ...] | None = None,
+    max_attempts: int | None = None,
+) -> Iterator[HttpxWmsSource]:
+    config = wms_client_config(settings)
+    if fields is not None:
+        config = dataclasses.replace(config, fields=fields)
+    if max_attempts is not None:
+        config = dataclasses.replace(config, max_attempts=max_attempts)
+    source = HttpxWmsSource(config)
     try:
         yield source
     finally:
@@ -144,6 +161,10 @@ class Container(containers.DeclarativeContainer):
     observer = providers.Singleton(LoggingObserver)
 
     wms = providers.Resource(_wms_source, settings)
+    #: ``verify`` reads only ids and mod_ts.
+    verify_wms = providers.Resource(_wms_source, settings, fields=VERIFY_FIELDS)
+    #: ``health`` asks once: a dead WMS is reported at once, not after the retry budget.
+    probe_wms = providers.Resource(_wms_source, settings, max_attempts=1)
     sql_backend = providers.Resource(_sql_backend, settings)
 
     sink = providers.Selector(
@@ -155,7 +176,9 @@ class Container(containers.DeclarativeContainer):
     state = providers.Selector(
         providers.Callable(attrgetter("state.kind"), settings),
         sink=providers.Callable(attrgetter("state"), sql_backend),
-        file=providers.Singleton(FileStateStore, providers.Callable(attrgetter("state.path"), settings)),
+        file=providers.Singleton(
+            FileStateStore, providers.Callable(attrgetter("state.path"), settings)
+        ),
         meltano=providers.Callable(_unavailable, "the Meltano state store", "GRUPONOS_STATE__KIND"),
     )
     runs = providers.Callable(attrgetter("runs"), sql_backend)
@@ -174,8 +197,15 @@ class Container(containers.DeclarativeContainer):
     )
 
 
-def build_container(settings: Settings, *, dry_run: bool = False) -> Container:
-    """A container for ``settings``; call ``shutdown_resources()`` when done."""
+def build_container(
+    settings: Settings, *, dry_run: bool = False, observer: Any = None
+) -> Container:
+    """A container for ``settings``; call ``shutdown_resources()`` when done.
+
+    ``observer`` (a ``SyncObserver``) replaces the default one, which logs every sync event.
+    """
     container = Container(settings=settings)
     container.dry_run.override(providers.Object(dry_run))
+    if observer is not None:
+        container.observer.override(providers.Object(observer))
     return container

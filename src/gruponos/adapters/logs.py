@@ -10,7 +10,12 @@ import structlog
 
 from gruponos.application.ports import SyncEvent
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
@@ -37,12 +42,27 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
 
 
 class LoggingObserver:
-    """Implements ``SyncObserver``: every sync event becomes a log line with run id and entity."""
+    """Implements ``SyncObserver``: every sync event becomes a log line with run id and entity.
+
+    It also binds ``run_id`` and ``entity`` to structlog's context variables while a run is under
+    way, so the lines other modules log (the WMS client's retries, say) carry them too.
+    """
 
     def __init__(self) -> None:
         self._log = structlog.get_logger("gruponos.sync")
 
     def on_event(self, event: SyncEvent) -> None:
+        if event.kind == "run_started":
+            structlog.contextvars.bind_contextvars(run_id=event.run_id)
+        elif event.kind == "entity_started":
+            structlog.contextvars.bind_contextvars(entity=event.entity)
+        self._log_event(event)
+        if event.kind == "entity_finished":
+            structlog.contextvars.unbind_contextvars("entity")
+        elif event.kind == "run_finished":
+            structlog.contextvars.unbind_contextvars("run_id", "entity")
+
+    def _log_event(self, event: SyncEvent) -> None:
         level = "warning" if event.kind == "warning" else "info"
         if event.kind in ("page_read", "batch_written"):
             level = "debug"

@@ -1,7 +1,10 @@
-"""What every command shares: global options, settings loading and exit codes."""
+"""What every command shares: global options, settings loading, wiring and exit codes."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -11,6 +14,10 @@ import click
 from returns.pipeline import is_successful
 
 from gruponos.adapters.logs import configure_logging
+from gruponos.application.errors import ConfigError
+from gruponos.application.ports import SyncObserver
+from gruponos.container import Container, StartupError, build_container
+from gruponos.domain.errors import DomainError
 from gruponos.settings import Settings, load_settings
 
 
@@ -30,21 +37,59 @@ class CliContext:
     env_file: Path | None
     log_format: str | None
     log_level: str | None
+    progress: str = "auto"  # auto | always | never
 
-    def settings(self, **overrides: Any) -> Settings:
-        """Load settings or exit 2 listing every invalid field."""
+    def show_progress(self) -> bool:
+        """Progress bars only on a terminal (or when forced with ``--progress always``)."""
+        if self.progress == "auto":
+            return sys.stderr.isatty()
+        return self.progress == "always"
+
+    def settings(self, *, progress: bool = False, entities: tuple[str, ...] = ()) -> Settings:
+        """Load settings or exit 2 listing every invalid field; configure logging from them.
+
+        ``entities`` (from ``--entity``) replace the configured ones and are validated alike.
+
+        With progress bars on screen, info lines would only scroll them away: unless a level
+        was asked for, logs show warnings and errors only.
+        """
+        overrides: dict[str, Any] = {"entities": entities} if entities else {}
         loaded = load_settings(self.config_file, self.secrets_dir, self.env_file, **overrides)
         if not is_successful(loaded):
             error = loaded.failure()
             fail(f"configuration error: {error.message}", ExitCode.CONFIG)
         settings = loaded.unwrap()
-        configure_logging(self.log_format or settings.log.format, self.log_level or settings.log.level)
+        self.configure_logging(settings, progress=progress)
         return settings
+
+    def configure_logging(self, settings: Settings, *, progress: bool = False) -> None:
+        level = self.log_level or ("warning" if progress else settings.log.level)
+        configure_logging(self.log_format or settings.log.format, level)
+
+    @contextmanager
+    def wired(
+        self, settings: Settings, *, dry_run: bool = False, observer: SyncObserver | None = None
+    ) -> Iterator[Container]:
+        """The container for ``settings``; a start-up failure exits with a one-line message."""
+        container = build_container(settings, dry_run=dry_run, observer=observer)
+        try:
+            yield container
+        except StartupError as exc:
+            fail_with(exc.error)
+        finally:
+            container.shutdown_resources()
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
     click.echo(message, err=True)
     raise SystemExit(int(code))
+
+
+def fail_with(error: DomainError) -> NoReturn:
+    """Exit with a typed error: 2 for configuration problems, 1 for everything else."""
+    code = ExitCode.CONFIG if isinstance(error, ConfigError) else ExitCode.FAILED
+    prefix = "configuration error" if code is ExitCode.CONFIG else "error"
+    fail(f"{prefix}: {error.message} [{error.code}]", code)
 
 
 pass_cli = click.make_pass_decorator(CliContext)

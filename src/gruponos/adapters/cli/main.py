@@ -12,7 +12,12 @@ from pathlib import Path
 import click
 
 from gruponos.__about__ import __version__
+from gruponos.adapters.cli.admin import runs, state, tables
 from gruponos.adapters.cli.context import CliContext, ExitCode, fail, pass_cli
+from gruponos.adapters.cli.demo import demo
+from gruponos.adapters.cli.health import health
+from gruponos.adapters.cli.sync_cmd import list_pipelines, run, sync
+from gruponos.adapters.cli.verify import verify
 from gruponos.settings import masked, readiness_problems
 from gruponos.simulator.cli import simulator
 
@@ -21,15 +26,40 @@ _PATH = click.Path(path_type=Path)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="gruponos")
-@click.option("--config", "config_file", type=_PATH, envvar="GRUPONOS_CONFIG_FILE",
-              help="TOML configuration file (lowest priority: env and .env win).")
-@click.option("--secrets-dir", type=_PATH, envvar="GRUPONOS_SECRETS_DIR",
-              help="Directory of secret files named like the variables (gruponos_wms__password).")
-@click.option("--env-file", type=_PATH, default=Path(".env"), show_default=True,
-              help="dotenv file to read (missing is fine).")
-@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None,
-              help="Log format: JSON lines, or a console view on a TTY (auto).")
+@click.option(
+    "--config",
+    "config_file",
+    type=_PATH,
+    envvar="GRUPONOS_CONFIG_FILE",
+    help="TOML configuration file (lowest priority: env and .env win).",
+)
+@click.option(
+    "--secrets-dir",
+    type=_PATH,
+    envvar="GRUPONOS_SECRETS_DIR",
+    help="Directory of secret files named like the variables (gruponos_wms__password).",
+)
+@click.option(
+    "--env-file",
+    type=_PATH,
+    default=Path(".env"),
+    show_default=True,
+    help="dotenv file to read (missing is fine).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default=None,
+    help="Log format: JSON lines, or a console view on a TTY (auto).",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Progress bars on stderr: auto = only on a terminal.",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -38,13 +68,14 @@ def main(
     env_file: Path | None,
     log_format: str | None,
     log_level: str | None,
+    progress: str,
 ) -> None:
     """Keep an analytics database (Oracle, PostgreSQL, SQLite) in step with Oracle WMS Cloud.
 
     Exit codes: 0 ok, 1 failed, 2 configuration or usage error, 3 quarantined records over the
     threshold.
     """
-    ctx.obj = CliContext(config_file, secrets_dir, env_file, log_format, log_level)
+    ctx.obj = CliContext(config_file, secrets_dir, env_file, log_format, log_level, progress)
 
 
 @main.command()
@@ -91,4 +122,5 @@ def _flatten(values: dict[str, object], prefix: str = "") -> list[tuple[str, obj
     return items
 
 
-main.add_command(simulator)
+for command in (sync, run, list_pipelines, demo, health, verify, state, tables, runs, simulator):
+    main.add_command(command)

@@ -1,0 +1,99 @@
+"""Tables for people (rich) and JSON for machines, on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gruponos.domain.sync import SyncReport
+
+_STYLE = {"succeeded": "green", "failed": "red", "rejected": "yellow", "running": "cyan"}
+
+
+def stdout_console() -> Console:
+    """A console on the current stdout; wide enough off a terminal that tables do not wrap."""
+    tty = sys.stdout.isatty()
+    return Console(file=sys.stdout, width=None if tty else 160, soft_wrap=not tty)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if value is None else escape(str(value)) for value in row))
+    stdout_console().print(table)
+
+
+def status_text(status: str) -> str:
+    return f"[{_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def report_table(report: SyncReport) -> Table:
+    """The final report of a run: one row per entity and a total."""
+    title = f"{report.mode.value} sync {report.run_id}: {status_text(report.status.value)}" + (
+        " (dry run: nothing written)" if report.dry_run else ""
+    )
+    table = Table(title=title, title_justify="left")
+    columns = (
+        "entity",
+        "status",
+        "read",
+        "written",
+        "stale",
+        "quarantined",
+        "deleted",
+        "pages",
+        "retries",
+        "seconds",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("entity", "status") else "right")
+    for e in report.entities:
+        table.add_row(
+            e.entity,
+            status_text(e.status.value),
+            f"{e.read:,}",
+            f"{e.written:,}",
+            f"{e.stale:,}",
+            f"{e.quarantined:,}",
+            f"{e.deleted:,}",
+            f"{e.pages:,}",
+            f"{e.retried_requests:,}",
+            f"{e.seconds:.2f}",
+        )
+    totals = report.totals
+    seconds = (
+        (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0.0
+    )
+    table.add_row(
+        "[bold]total",
+        "",
+        f"{totals['read']:,}",
+        f"{totals['written']:,}",
+        f"{totals['stale']:,}",
+        f"{totals['quarantined']:,}",
+        f"{totals['deleted']:,}",
+        f"{totals['pages']:,}",
+        f"{totals['retried_requests']:,}",
+        f"{seconds:.2f}",
+    )
+    return table
+
+
+def print_report(report: SyncReport) -> None:
+    console = stdout_console()
+    console.print(report_table(report))
+    for e in report.entities:
+        if e.error:
+            console.print(f"[red]{e.entity}[/]: {escape(e.error)}", highlight=False)

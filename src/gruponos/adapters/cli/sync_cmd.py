@@ -1,0 +1,191 @@
+"""``gruponos sync``, ``gruponos run <pipeline>`` and ``gruponos list-pipelines``."""
+
+from __future__ import annotations
+
+import click
+from returns.io import IOResult
+from returns.pipeline import is_successful
+from returns.unsafe import unsafe_perform_io
+
+from gruponos.adapters.cli.context import CliContext, ExitCode, fail_with, pass_cli
+from gruponos.adapters.cli.render import print_json, print_report
+from gruponos.adapters.logs import FanOutObserver, LoggingObserver
+from gruponos.adapters.progress import RichProgressObserver
+from gruponos.api import run_with_retries
+from gruponos.application.errors import SyncError
+from gruponos.application.ports import SyncObserver
+from gruponos.domain.sync import SyncMode, SyncReport
+from gruponos.settings import Settings
+
+#: The two pipelines of the original system, by name.
+PIPELINES: dict[str, tuple[SyncMode, str]] = {
+    "full-sync": (
+        SyncMode.FULL,
+        "read every record, upsert, soft-delete rows gone from the WMS (resumable)",
+    ),
+    "incremental-sync": (
+        SyncMode.INCREMENTAL,
+        "read records changed since the checkpoint (mod_ts, minus the overlap)",
+    ),
+}
+
+
+def run_sync(
+    cli: CliContext,
+    settings: Settings,
+    mode: SyncMode,
+    *,
+    dry_run: bool = False,
+    retries: int = 0,
+    retry_delay: float = 5.0,
+    progress: bool = False,
+) -> IOResult[SyncReport, SyncError]:
+    """Run through the container, with progress bars on a terminal and logs in any case."""
+    display = RichProgressObserver() if progress else None
+    observer: SyncObserver = (
+        FanOutObserver(LoggingObserver(), display) if display else LoggingObserver()
+    )
+    with cli.wired(settings, dry_run=dry_run, observer=observer) as container:
+        use_case = container.sync()
+
+        def attempt() -> IOResult[SyncReport, SyncError]:
+            return run_with_retries(
+                lambda names: use_case.run(mode, names),
+                settings.entities,
+                retries=retries,
+                delay=retry_delay,
+                clock=container.clock(),
+                observer=observer,
+            )
+
+        if display is None:
+            return attempt()
+        with display:
+            return attempt()
+
+
+def report_of(result: IOResult[SyncReport, SyncError]) -> SyncReport | None:
+    if is_successful(result):
+        return unsafe_perform_io(result.unwrap())
+    found = unsafe_perform_io(result.failure()).context.get("report")
+    return found if isinstance(found, SyncReport) else None
+
+
+def finish(result: IOResult[SyncReport, SyncError], *, as_json: bool) -> None:
+    """Print the report (table or JSON) and exit with the documented code."""
+    report = report_of(result)
+    if report is None:  # the run could not start: a one-line message
+        fail_with(unsafe_perform_io(result.failure()))
+    if as_json:
+        print_json(report.to_json())
+    else:
+        print_report(report)
+    if is_successful(result):
+        raise SystemExit(int(ExitCode.OK))
+    error = unsafe_perform_io(result.failure())
+    raise SystemExit(int(ExitCode.REJECTED if error.code == "sync.rejected" else ExitCode.FAILED))
+
+
+def _sync_options(func: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option(
+            "--entity",
+            "-e",
+            "entities",
+            multiple=True,
+            metavar="ENTITY",
+            help="Sync only this entity (repeatable); default: GRUPONOS_ENTITIES.",
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Read and validate everything, write nothing (no rows, no checkpoint).",
+        ),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print the run report as JSON on stdout."
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 20),
+            default=0,
+            show_default=True,
+            help="Re-run a failed run up to N times, resuming from the checkpoint.",
+        ),
+        click.option(
+            "--retry-delay",
+            type=click.FloatRange(0),
+            default=5.0,
+            show_default=True,
+            help="Seconds before the first re-run; doubled for each further one.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _execute(
+    cli: CliContext,
+    mode: SyncMode,
+    entities: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+    retries: int,
+    retry_delay: float,
+) -> None:
+    progress = cli.show_progress()
+    settings = cli.settings(progress=progress, entities=entities)
+    result = run_sync(
+        cli,
+        settings,
+        mode,
+        dry_run=dry_run,
+        retries=retries,
+        retry_delay=retry_delay,
+        progress=progress,
+    )
+    finish(result, as_json=as_json)
+
+
+@click.command("sync")
+@click.argument("mode", type=click.Choice([m.value for m in SyncMode]))
+@_sync_options
+@pass_cli
+def sync(
+    cli: CliContext,
+    mode: str,
+    entities: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+    retries: int,
+    retry_delay: float,
+) -> None:
+    """Sync entities from the WMS: MODE is full or incremental.
+
+    Exit codes: 0 ok, 1 failed, 2 configuration, 3 too many quarantined records.
+    """
+    _execute(cli, SyncMode(mode), entities, dry_run, as_json, retries, retry_delay)
+
+
+@click.command("run")
+@click.argument("pipeline", type=click.Choice(list(PIPELINES)))
+@_sync_options
+@pass_cli
+def run(
+    cli: CliContext,
+    pipeline: str,
+    entities: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+    retries: int,
+    retry_delay: float,
+) -> None:
+    """Run a pipeline by name (see list-pipelines); same options as sync."""
+    _execute(cli, PIPELINES[pipeline][0], entities, dry_run, as_json, retries, retry_delay)
+
+
+@click.command("list-pipelines")
+def list_pipelines() -> None:
+    """The pipelines that ``gruponos run`` knows."""
+    for name, (mode, meaning) in PIPELINES.items():
+        click.echo(f"{name:<18} gruponos sync {mode.value:<12} {meaning}")
