@@ -7,19 +7,24 @@
 - ``*_flg`` booleans stay booleans; lists and objects become JSON text; ``*_set`` links are dropped;
 - fields the schema does not know are kept in :attr:`NormalizedRecord.extra`, never dropped.
 
-A :class:`RecordNormalizer` compiles the schema into a plan once and applies it per record.
+A :class:`RecordNormalizer` compiles the schema twice: into a plan of steps that reports every
+problem of a record, and into one generated function (the fast path) that converts a well-formed
+record without a call per field. The fast path gives up on anything unusual (a missing or unknown
+field, a value of an unexpected type, a value out of bounds) and the plan then decides, so both
+paths always agree and every rejection carries the plan's reasons.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from returns.pipeline import is_successful
 from returns.result import Failure, Result, Success
 
 from gruponos.domain.errors import FieldProblem, RecordRejected
@@ -197,6 +202,135 @@ def _skip(value: Any, row: Row) -> None:
     """``*_set`` links are not loaded: children are their own entities."""
 
 
+# -- the fast path: one generated function per schema -------------------------------------------
+#
+# The generated source only ever contains names of the form ``k3``/``c3``/``fn3`` (an index) and
+# fixed text: field and column names are passed in as values, never pasted into code, so a hostile
+# describe cannot inject anything. The function returns ``None`` whenever the plan must decide.
+
+
+def _fast_lines(i: int, field: SourceField, options: NormalizeOptions) -> list[str]:
+    required = "return None" if field.required else "row[c{i}] = None"
+    head = [f"v = raw[k{i}]", "if v is None:", "    " + required.format(i=i)]
+    non_negative = field.name.endswith(options.non_negative_suffixes)
+    match field.type:
+        case FieldType.SET:
+            return []
+        case FieldType.RELATION:
+            none = "return None" if field.required else f"row[c{i}] = row[d{i}] = None"
+            return [
+                f"v = raw[k{i}]",
+                "if v is None:",
+                f"    {none}",
+                "elif type(v) is dict:",
+                "    r = v.get('id'); s = v.get('key')",
+                "    if (r is None or type(r) is int) and (s is None or type(s) is str):",
+                f"        row[c{i}] = r; row[d{i}] = s",
+                "    else:",
+                "        return None",
+                "elif type(v) is int:",
+                f"    row[c{i}] = v; row[d{i}] = None",
+                "else:",
+                "    return None",
+            ]
+        case FieldType.VARCHAR:
+            bound = "" if field.max_length is None else f" and len(v) <= {int(field.max_length)}"
+            return [
+                *head,
+                f"elif type(v) is str{bound}:",
+                f"    row[c{i}] = v",
+                "else:",
+                "    return None",
+            ]
+        case FieldType.PK | FieldType.INTEGER:
+            sign = " and v >= 0" if non_negative else ""
+            return [
+                *head,
+                f"elif type(v) is int{sign}:",
+                f"    row[c{i}] = v",
+                "else:",
+                "    return None",
+            ]
+        case FieldType.DECIMAL:
+            sign = " or d < 0" if non_negative else ""
+            return [
+                *head,
+                "elif type(v) is str or type(v) is int:",
+                "    d = Decimal(v)",
+                f"    if not d.is_finite(){sign}:",
+                "        return None",
+                f"    row[c{i}] = d",
+                "else:",
+                "    return None",
+            ]
+        case FieldType.DATETIME:
+            # 'Z' suffixes and naive values go to the plan (it decides how to read them).
+            return [
+                *head,
+                "elif type(v) is str and v[-1:] not in 'zZ':",
+                "    d = fromisoformat(v)",
+                "    if d.tzinfo is None:",
+                "        return None",
+                f"    row[c{i}] = d.astimezone(UTC)",
+                "else:",
+                "    return None",
+            ]
+        case FieldType.BOOLEAN:
+            return [
+                *head,
+                "elif type(v) is bool:",
+                f"    row[c{i}] = v",
+                "else:",
+                "    return None",
+            ]
+        case FieldType.DATE | FieldType.JSON:  # pragma: no branch - exhaustive over FieldType
+            return [*head, "else:", f"    row[c{i}] = fn{i}(v)"]
+
+
+_FastPath = Callable[[Any], "NormalizedRecord | None"]
+
+
+def _compile_fast_path(schema: EntitySchema, options: NormalizeOptions) -> _FastPath:
+    names = frozenset(f.name for f in schema.fields)
+    accepted = [names] if "url" in names else [names, names | {"url"}]
+    env: dict[str, Any] = {
+        "Decimal": Decimal,
+        "UTC": UTC,
+        "fromisoformat": datetime.fromisoformat,
+        "NormalizedRecord": NormalizedRecord,
+        "ACCEPTED": tuple(accepted),
+        "ID": ID_COLUMN,
+        "MOD_TS": MOD_TS_COLUMN,
+    }
+    body = [
+        "def fast(raw):",
+        "  if type(raw) is not dict:",
+        "    return None",
+        "  keys = raw.keys()",
+        "  if not any(keys == a for a in ACCEPTED):",
+        "    return None",
+        "  row = {}",
+        "  try:",
+    ]
+    for i, field in enumerate(schema.fields):
+        env[f"k{i}"] = field.name
+        env[f"c{i}"] = sql_identifier(field.name)
+        env[f"d{i}"] = sql_identifier(f"{relation_base(field.name)}_key")
+        env[f"fn{i}"] = to_date if field.type is FieldType.DATE else to_json_text
+        body += ["    " + line for line in _fast_lines(i, field, options)]
+    body += [
+        "  except Exception:",  # the plan reproduces the failure with its reason
+        "    return None",
+        "  rid = row[ID]; ts = row[MOD_TS]",
+        "  if type(rid) is not int or ts is None:",
+        "    return None",
+        "  return NormalizedRecord(rid, ts, row, None)",
+    ]
+    exec(compile("\n".join(body), f"<normalizer {schema.entity!r}>", "exec"), env)  # noqa: S102
+    fast: _FastPath = env["fast"]
+    return fast
+
+
 @dataclass(frozen=True, slots=True)
 class NormalizeOptions:
     """How to read values the API leaves ambiguous."""
@@ -231,8 +365,9 @@ class RecordNormalizer:
             if f.type in (FieldType.DECIMAL, FieldType.INTEGER)
             and f.name.endswith(self.options.non_negative_suffixes)
         )
+        self._fast = _compile_fast_path(schema, self.options)
 
-    def _step_for(self, field: SourceField) -> _Step:  # noqa: PLR0911 - one return per type
+    def _step_for(self, field: SourceField) -> _Step:
         column = sql_identifier(field.name)
         tz = self.options.default_tz
         match field.type:
@@ -257,6 +392,26 @@ class RecordNormalizer:
 
     def normalize(self, raw: Any) -> Result[NormalizedRecord, RecordRejected]:
         """Normalize one record; every problem of the record is reported, not just the first."""
+        record = self._fast(raw)
+        return Success(record) if record is not None else self._planned(raw)
+
+    def normalize_many(self, raws: Iterable[Any]) -> list[NormalizedRecord | RecordRejected]:
+        """Normalize a page: one outcome per raw record, in order.
+
+        Same outcomes as :meth:`normalize`, without a ``Result`` per record.
+        """
+        fast, planned = self._fast, self._planned
+        out: list[NormalizedRecord | RecordRejected] = []
+        for raw in raws:
+            record = fast(raw)
+            if record is None:
+                result = planned(raw)
+                out.append(result.unwrap() if is_successful(result) else result.failure())
+            else:
+                out.append(record)
+        return out
+
+    def _planned(self, raw: Any) -> Result[NormalizedRecord, RecordRejected]:
         if not isinstance(raw, Mapping):
             return Failure(self._rejected([FieldProblem("<record>", "type", "not a JSON object")]))
         row: Row = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -212,30 +213,48 @@ class SqlSink:
     def _prepared(
         self, batch: Batch, spec: TableSpec, records: Iterable[NormalizedRecord], now: datetime
     ) -> tuple[list[PreparedRow], list[Rejected]]:
-        """Convert records for the driver; those with values it cannot take go to quarantine."""
+        """Convert records for the driver; those with values it cannot take go to quarantine.
+
+        Column by column: each column of the batch is checked and converted in one call
+        (:meth:`Dialect.bind_column`), so a value's type is looked at once per column, not per
+        value, whenever the column holds the usual types.
+        """
+        records = list(records)
+        if not records:
+            return [], []
         dialect = self.db.dialect
-        types = spec.bound_types
-        rows: list[PreparedRow] = []
-        refused: list[Rejected] = []
+        keys = spec.value_keys
+        pick = operator.itemgetter(*keys)
+        data: list[tuple[Any, ...]] = []
         for record in records:
-            extra = None
-            if record.extra is not None:
-                extra = json.dumps(record.extra, default=_json_default, ensure_ascii=False)
-            raw = [record.values.get(n) for n in spec.value_keys]
-            raw += [now, batch.run_id, batch.generation, extra]
-            reasons = [
-                f"{name}: {why}"
-                for name, t, v in zip(spec.bound_names, types, raw, strict=True)
-                if v is not None and (why := dialect.unfit_reason(t, v))
-            ]
-            if reasons:
-                refused.append(self._rejected(batch, record, "; ".join(reasons)))
-                continue
-            values = tuple(
-                None if v is None else dialect.to_db(t, v) for t, v in zip(types, raw, strict=True)
-            )
-            rows.append(PreparedRow(record, values))
-        return rows, refused
+            try:
+                picked = pick(record.values)
+            except KeyError:  # a record without some column: read it as null
+                picked = tuple(record.values.get(k) for k in keys)
+            data.append(picked if len(keys) > 1 else (picked,))
+        extras = [
+            None
+            if r.extra is None
+            else json.dumps(r.extra, default=_json_default, ensure_ascii=False)
+            for r in records
+        ]
+        count = len(records)
+        columns: list[Sequence[Any]] = [*zip(*data, strict=True)]
+        columns += [[now] * count, [batch.run_id] * count, [batch.generation] * count, extras]
+        bound: list[Sequence[Any]] = []
+        reasons: dict[int, list[str]] = {}
+        for name, ctype, values in zip(spec.bound_names, spec.bound_types, columns, strict=True):
+            converted, unfit = dialect.bind_column(ctype, values)
+            bound.append(converted)
+            for index, why in unfit.items():
+                reasons.setdefault(index, []).append(f"{name}: {why}")
+        rows = [PreparedRow(r, v) for r, v in zip(records, zip(*bound, strict=True), strict=True)]
+        if not reasons:
+            return rows, []
+        refused = [
+            self._rejected(batch, records[i], "; ".join(reasons[i])) for i in sorted(reasons)
+        ]
+        return [row for i, row in enumerate(rows) if i not in reasons], refused
 
     @staticmethod
     def _rejected(batch: Batch, record: NormalizedRecord, reason: str) -> Rejected:

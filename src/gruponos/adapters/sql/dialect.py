@@ -83,6 +83,27 @@ def has_lone_surrogate(text: str) -> bool:
     return False
 
 
+NONE_TYPE = type(None)
+
+
+def kinds_of(values: Sequence[Any]) -> set[type]:
+    """The exact types in a column (``None`` included as ``NoneType``), at C speed."""
+    return set(map(type, values))
+
+
+def all_valid_text(values: Sequence[Any]) -> bool:
+    """Every ``str`` of the column encodes as UTF-8: one encode of the joined column."""
+    try:
+        "".join([v for v in values if type(v) is str]).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def all_finite(values: Sequence[Any]) -> bool:
+    return all(v.is_finite() for v in values if v is not None)
+
+
 class Dialect(ABC):
     """One database family. Subclasses are stateless apart from how to connect."""
 
@@ -144,6 +165,34 @@ class Dialect(ABC):
             return "text is not valid Unicode (lone surrogate)"
         if isinstance(value, Decimal) and not value.is_finite():
             return f"not a finite decimal: {value}"
+        return None
+
+    def bind_column(
+        self, ctype: ColumnType, values: Sequence[Any]
+    ) -> tuple[Sequence[Any], dict[int, str]]:
+        """A column of a batch converted for the driver, and why values at some indexes cannot
+        be bound (those rows go to quarantine; their converted value is ``None``).
+
+        Same result as :meth:`unfit_reason` and :meth:`to_db` per value; :meth:`fast_column` lets
+        a dialect do it for a whole column when every value has the usual type.
+        """
+        fast = self.fast_column(ctype, values)
+        if fast is not None:
+            return fast, {}
+        out: list[Any] = []
+        unfit: dict[int, str] = {}
+        for index, value in enumerate(values):
+            if value is None:
+                out.append(None)
+            elif why := self.unfit_reason(ctype, value):
+                unfit[index] = why
+                out.append(None)
+            else:
+                out.append(self.to_db(ctype, value))
+        return out, unfit
+
+    def fast_column(self, ctype: ColumnType, values: Sequence[Any]) -> Sequence[Any] | None:  # noqa: ARG002 - the default has no fast path
+        """The whole column converted, when no value can be unfit; ``None``: decide per value."""
         return None
 
     @abstractmethod

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
@@ -22,11 +23,15 @@ from typing_extensions import override
 
 from gruponos.adapters.sql.ddl import DELETED_AT, SEEN_GEN, TableSpec, quote
 from gruponos.adapters.sql.dialect import (
+    NONE_TYPE,
     ColumnInfo,
     ConnectionLease,
     OnConflictDialect,
     PreparedRow,
     UpsertResult,
+    all_finite,
+    all_valid_text,
+    kinds_of,
 )
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
@@ -92,6 +97,20 @@ class PostgresDialect(OnConflictDialect):
         if ctype in (ColumnType.TEXT, ColumnType.JSON) and not isinstance(value, str):
             return str(value)
         return value
+
+    @override
+    def fast_column(self, ctype: ColumnType, values: Sequence[Any]) -> Sequence[Any] | None:
+        # psycopg binds Python values as they are; only text and decimals can be unfit here.
+        kinds = kinds_of(values) - {NONE_TYPE}
+        if ctype in (ColumnType.TEXT, ColumnType.JSON) and not kinds <= {str}:
+            return None
+        if str in kinds and not all_valid_text(values):
+            return None
+        if Decimal in kinds and not all_finite([v for v in values if type(v) is Decimal]):
+            return None
+        if kinds - {str, Decimal, int, bool, datetime, date}:
+            return None
+        return values
 
     @override
     def from_db_timestamp(self, value: Any) -> datetime:

@@ -27,7 +27,16 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from typing_extensions import override
 
 from gruponos.adapters.sql.ddl import TableSpec, quote
-from gruponos.adapters.sql.dialect import ColumnInfo, OnConflictDialect, PreparedRow, UpsertResult
+from gruponos.adapters.sql.dialect import (
+    NONE_TYPE,
+    ColumnInfo,
+    OnConflictDialect,
+    PreparedRow,
+    UpsertResult,
+    all_finite,
+    all_valid_text,
+    kinds_of,
+)
 from gruponos.adapters.state.file import lock_file_name, take_file_lock
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
@@ -62,6 +71,12 @@ def timestamp_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive timestamps are not stored: give a UTC offset")
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _utc_text(value: datetime) -> str:
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 class _MemoryLease:
@@ -144,6 +159,37 @@ class SqliteDialect(OnConflictDialect):
         if is_int and not _INT64[0] <= value <= _INT64[1]:
             return f"integer out of range for a 64-bit column: {value}"
         return super().unfit_reason(ctype, value)
+
+    @override
+    def fast_column(self, ctype: ColumnType, values: Sequence[Any]) -> Sequence[Any] | None:
+        kinds = kinds_of(values) - {NONE_TYPE}
+        if not kinds:
+            return values
+        if len(kinds) > 1:
+            return None
+        kind = kinds.pop()
+        if ctype in (ColumnType.TEXT, ColumnType.JSON) and kind is int:
+            return None  # to_db writes these as text
+        if kind is str:
+            return values if all_valid_text(values) else None
+        if kind is int:
+            numbers = [v for v in values if v is not None]
+            return values if _INT64[0] <= min(numbers) and max(numbers) <= _INT64[1] else None
+        if kind is Decimal:
+            return (
+                [None if v is None else decimal_text(v) for v in values]
+                if all_finite(values)
+                else None
+            )
+        if kind is datetime:
+            if any(v.tzinfo is None for v in values if v is not None):
+                return None  # to_db raises for these, as the per-value path does
+            return [None if v is None else _utc_text(v) for v in values]
+        if kind is bool:
+            return [None if v is None else int(v) for v in values]
+        if kind is date:
+            return [None if v is None else v.isoformat() for v in values]
+        return None
 
     @override
     def existing_columns(self, cur: Any, table: str) -> dict[str, ColumnInfo]:
