@@ -19,10 +19,13 @@ re-reads from the last committed position, and the monotonic upsert makes re-rea
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from types import TracebackType
+from typing import Any, Generic, TypeVar
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
@@ -39,6 +42,7 @@ from gruponos.application.ports import (
     WmsSource,
 )
 from gruponos.domain.consistency import missing_references
+from gruponos.domain.errors import RecordRejected
 from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
 from gruponos.domain.sync import (
     Batch,
@@ -57,6 +61,7 @@ from gruponos.domain.sync import (
 )
 
 PortError = WmsError | SinkError | StateError
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,9 @@ class SyncOptions:
     incremental_pipeline: str = "incremental"
     #: (child entity, relation field, parent entity) pairs checked after each batch.
     references: tuple[tuple[str, str, str], ...] = (("order_dtl", "order_id", "order_hdr"),)
+    #: Pages fetched ahead by a reader thread while the previous ones are normalized and
+    #: written (the bound of the buffer: memory stays flat); 0 reads in the calling thread.
+    prefetch_pages: int = 2
 
 
 class _NullObserver:
@@ -185,26 +193,27 @@ class SyncEntities:
         checkpoint, window = self._start(run_id, mode, stored)
         normalizer = RecordNormalizer(schema, self._options.normalize)
         writer = _BatchWriter(self, run_id, key, checkpoint, report)
-        for page_result in self._source.read(entity, window):
-            if not is_successful(page_result):
-                writer.flush()
-                return _with_error(writer.report, _error_of(page_result))
-            page = unsafe_perform_io(page_result.unwrap())
-            writer.report = replace(
-                writer.report,
-                pages=writer.report.pages + 1,
-                retried_requests=writer.report.retried_requests + page.retries,
-            )
-            for raw in page.records:
-                writer.add(normalizer.normalize(raw), raw)
-            self._emit(
-                "page_read",
-                run_id,
-                entity,
-                {"records": len(page.records), "retries": page.retries, "page": page.number},
-            )
-            if writer.error is not None:
-                return _with_error(writer.report, writer.error)
+        pages = self._source.read(entity, window)
+        with _Prefetched(pages, self._options.prefetch_pages) as prefetched:
+            for page_result in prefetched:
+                if not is_successful(page_result):
+                    writer.flush()
+                    return _with_error(writer.report, _error_of(page_result))
+                page = unsafe_perform_io(page_result.unwrap())
+                writer.report = replace(
+                    writer.report,
+                    pages=writer.report.pages + 1,
+                    retried_requests=writer.report.retried_requests + page.retries,
+                )
+                writer.add_page(page.records, normalizer.normalize_many(page.records))
+                self._emit(
+                    "page_read",
+                    run_id,
+                    entity,
+                    {"records": len(page.records), "retries": page.retries, "page": page.number},
+                )
+                if writer.error is not None:
+                    return _with_error(writer.report, writer.error)
         writer.flush()
         if writer.error is not None:
             return _with_error(writer.report, writer.error)
@@ -294,33 +303,47 @@ class _BatchWriter:
         self._rejected: list[Rejected] = []
         self._position: Position | None = None
         self._last_id: int | None = None
+        self._read = 0  # records added since the report's ``read`` was last brought up to date
 
-    def add(self, result: Any, raw: Any) -> None:
-        self.report = replace(self.report, read=self.report.read + 1)
-        if is_successful(result):
-            record: NormalizedRecord = result.unwrap()
-            self._records.append(record)
-            self._position = Position(record.mod_ts, record.id)
-            self._last_id = record.id
-        else:
-            problem = result.failure()
-            self._rejected.append(
-                Rejected(
-                    entity=self._key.entity,
-                    record_id=None
-                    if problem.context.get("id") is None
-                    else str(problem.context["id"]),
-                    payload=_payload(raw),
-                    reason=problem.reason,
+    def add_page(
+        self, raws: Sequence[Any], outcomes: Sequence[NormalizedRecord | RecordRejected]
+    ) -> None:
+        """Add a page's outcomes in order, flushing every ``batch_size`` records and rejects."""
+        batch_size = self._uc._options.batch_size
+        records, rejected = self._records, self._rejected
+        for raw, outcome in zip(raws, outcomes, strict=True):
+            if type(outcome) is NormalizedRecord:
+                records.append(outcome)
+            else:
+                assert isinstance(outcome, RecordRejected)  # noqa: S101 - normalize_many's contract
+                record_id = outcome.context.get("id")
+                rejected.append(
+                    Rejected(
+                        entity=self._key.entity,
+                        record_id=None if record_id is None else str(record_id),
+                        payload=_payload(raw),
+                        reason=outcome.reason,
+                    )
                 )
-            )
-        if len(self._records) + len(self._rejected) >= self._uc._options.batch_size:
-            self.flush()
+            self._read += 1
+            if len(records) + len(rejected) >= batch_size:
+                self.flush()
+        self._sync_read()
+
+    def _sync_read(self) -> None:
+        if self._read:
+            self.report = replace(self.report, read=self.report.read + self._read)
+            self._read = 0
 
     def flush(self) -> None:
+        self._sync_read()
         if self.error is not None or not (self._records or self._rejected):
             return
         uc = self._uc
+        if self._records:
+            last = self._records[-1]
+            self._position = Position(last.mod_ts, last.id)
+            self._last_id = last.id
         checkpoint = self.checkpoint.advanced_to(
             self._position if self.checkpoint.mode is SyncMode.INCREMENTAL else None,
             self._last_id if self.checkpoint.mode is SyncMode.FULL else None,
@@ -394,6 +417,88 @@ class _BatchWriter:
                     },
                 )
         return count
+
+
+class _Prefetched(Generic[T]):
+    """Iterates ``items`` through a reader thread and a queue of at most ``depth`` items.
+
+    The reader fetches the next pages while the caller normalizes and writes (httpx releases the
+    GIL while it waits on the socket). Leaving the ``with`` block stops the reader and closes
+    ``items``, also when the caller stops early. ``depth`` 0 iterates in the calling thread.
+    """
+
+    _END: Any = object()
+
+    def __init__(self, items: Iterator[T], depth: int) -> None:
+        self._items = items
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if depth > 0:
+            self._thread = threading.Thread(target=self._read, name="gruponos-reader", daemon=True)
+
+    def __enter__(self) -> Iterator[T]:
+        if self._thread is None:
+            return self._items
+        self._thread.start()
+        return self._drain()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._thread is None:
+            _close(self._items)
+            return
+        self._stop.set()
+        while self._thread.is_alive():
+            try:  # unblock a reader waiting for room in the queue
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        self._thread.join()
+
+    def _read(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
+            self._put(_Raised(exc))
+        finally:
+            _close(self._items)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def _drain(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    error: BaseException
+
+
+def _close(items: Iterator[Any]) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
 
 
 def _payload(raw: Any) -> str:
