@@ -179,7 +179,9 @@ class Container(containers.DeclarativeContainer):
         file=providers.Singleton(
             FileStateStore, providers.Callable(attrgetter("state.path"), settings)
         ),
-        meltano=providers.Callable(_unavailable, "the Meltano state store", "GRUPONOS_STATE__KIND"),
+        meltano=providers.Singleton(
+            "gruponos.adapters.state.meltano.meltano_state_store", settings
+        ),
     )
     runs = providers.Callable(attrgetter("runs"), sql_backend)
 
