@@ -52,7 +52,7 @@ CHILD_SETS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def _kind(name: str, raw: dict[str, Any]) -> FieldKind:  # noqa: PLR0911 - a flat type table
+def _kind(name: str, raw: dict[str, Any]) -> FieldKind:
     if name == "id":
         return FieldKind.PK
     if name == "url":

@@ -68,7 +68,7 @@ class Row:
 
     __slots__ = ("create_us", "hr", "hv", "id", "mod_us", "root", "tz", "ver")
 
-    def __init__(  # noqa: PLR0917 - positional on the hot path
+    def __init__(
         self, ident: int, ver: int, hr: int, mod_us: int, create_us: int, root: str
     ) -> None:
         self.id = ident
@@ -229,7 +229,7 @@ class RecordFactory:
 
     # -- field generators ---------------------------------------------------------------------
 
-    def _gen_for(self, spec: FieldSpec) -> Gen:  # noqa: PLR0911 - one branch per kind
+    def _gen_for(self, spec: FieldSpec) -> Gen:
         name, kind, salt = spec.name, spec.kind, _salt(spec.name)
         entity = self.spec.name
         mutable = _is_mutable(spec)
@@ -275,7 +275,7 @@ class RecordFactory:
             return lambda r: None if bits(r) % 10 < 6 else bits(r) % 10_000
         return lambda r: bits(r) % 100
 
-    def _varchar(self, name: str, bits: Gen) -> Gen:  # noqa: PLR0911 - a table of field styles
+    def _varchar(self, name: str, bits: Gen) -> Gen:
         if name == "order_nbr":
             return lambda r: order_nbr(r.id)
         if name in ("create_user", "mod_user", "pick_user"):

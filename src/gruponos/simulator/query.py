@@ -78,7 +78,7 @@ class Filter:
     def test(self, raw: Any) -> bool:
         return self._test(raw) != self.negate
 
-    def _test(self, raw: Any) -> bool:  # noqa: PLR0911 - one branch per lookup
+    def _test(self, raw: Any) -> bool:
         lookup, want = self.lookup, self.value
         if lookup == "isnull":
             return bool((raw is None) == want)
