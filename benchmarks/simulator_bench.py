@@ -26,8 +26,9 @@ AUTH = ("wms_user", "wms_password")
 
 
 def _serve(records: int, conn: Connection, profile: bool, read_ahead: bool) -> None:
-    config = SimulatorConfig(records=records, entity_records={"order_hdr": 1000},
-                             read_ahead=read_ahead)
+    config = SimulatorConfig(
+        records=records, entity_records={"order_hdr": 1000}, read_ahead=read_ahead
+    )
     sim = WmsSimulator(config).start()
     profiler = cProfile.Profile() if profile else None
     if profiler:
@@ -46,7 +47,9 @@ def read_all(api_url: str, entity: str, page_size: int) -> tuple[int, float, int
     """Records read, seconds, pages, client CPU seconds."""
     url: str | None = f"{api_url}/entity/{entity}/"
     params: dict[str, str | int] | None = {
-        "page_mode": "sequenced", "ordering": "id", "page_size": page_size,
+        "page_mode": "sequenced",
+        "ordering": "id",
+        "page_size": page_size,
     }
     count = pages = 0
     started = time.perf_counter()
@@ -81,11 +84,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--page-size", type=int, default=1000)
-    parser.add_argument("--memory-records", type=int, default=1_000_000,
-                        help="rows per entity for the memory measurement (0 = skip)")
+    parser.add_argument(
+        "--memory-records",
+        type=int,
+        default=1_000_000,
+        help="rows per entity for the memory measurement (0 = skip)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the server")
-    parser.add_argument("--read-ahead", action="store_true",
-                        help="let the server render the next sequenced page ahead")
+    parser.add_argument(
+        "--read-ahead",
+        action="store_true",
+        help="let the server render the next sequenced page ahead",
+    )
     args = parser.parse_args()
 
     parent, child = mp.Pipe()
@@ -98,18 +108,26 @@ def main() -> None:
         parent.send("done")
         server_cpu = parent.recv()
         server.join()
-    print(f"read {count} allocation records in {pages} pages in {seconds:.2f} s: "
-          f"{count / seconds:,.0f} records/s (page_size {args.page_size}, sequenced, "
-          f"read-ahead {'on' if args.read_ahead else 'off'})")
-    print(f"server CPU {server_cpu:.2f} s: {count / server_cpu:,.0f} records per server CPU-second"
-          f" (the ceiling with an infinitely fast client; wall figure is lower on a busy host)")
-    print(f"client CPU {client_cpu:.2f} s; records / (server + client CPU) = "
-          f"{count / (server_cpu + client_cpu):,.0f}/s (what a sequential read reaches when "
-          f"nothing else runs)")
+    print(
+        f"read {count} allocation records in {pages} pages in {seconds:.2f} s: "
+        f"{count / seconds:,.0f} records/s (page_size {args.page_size}, sequenced, "
+        f"read-ahead {'on' if args.read_ahead else 'off'})"
+    )
+    print(
+        f"server CPU {server_cpu:.2f} s: {count / server_cpu:,.0f} records per server CPU-second"
+        f" (the ceiling with an infinitely fast client; wall figure is lower on a busy host)"
+    )
+    print(
+        f"client CPU {client_cpu:.2f} s; records / (server + client CPU) = "
+        f"{count / (server_cpu + client_cpu):,.0f}/s (what a sequential read reaches when "
+        f"nothing else runs)"
+    )
     if args.memory_records:
         per_record, seconds = memory_per_record(args.memory_records)
-        print(f"memory: {per_record:.1f} bytes per record at {args.memory_records:,} records "
-              f"per entity (state built in {seconds:.1f} s)")
+        print(
+            f"memory: {per_record:.1f} bytes per record at {args.memory_records:,} records "
+            f"per entity (state built in {seconds:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -43,12 +43,19 @@ class Response:
 
 
 def error_response(
-    status: int, code: str, message: str, details: dict[str, Any] | list[Any] | None = None,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | list[Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The documented error body: reference, code, message, details."""
-    body = {"reference": str(uuid.uuid4()), "code": code, "message": message,
-            "details": details if details is not None else {}}
+    body = {
+        "reference": str(uuid.uuid4()),
+        "code": code,
+        "message": message,
+        "details": details if details is not None else {},
+    }
     return Response(status, orjson.dumps(body), headers or {})
 
 
@@ -90,8 +97,9 @@ class WmsApi:
         fields = [f for f in params.get("fields", "").split(",") if f] or None
         spec = self._world.specs[entity]
         if fields and any(f not in spec.by_name for f in fields):
-            return error_response(400, "VALIDATION_ERROR", "Invalid input.",
-                                  {"fields": ["Unknown field."]})
+            return error_response(
+                400, "VALIDATION_ERROR", "Invalid input.", {"fields": ["Unknown field."]}
+            )
         record = self._world.record(entity, ident, root, fields)
         if record is None:
             return _not_found(f"No {entity} with id {ident}.")
@@ -100,9 +108,13 @@ class WmsApi:
     def _list(self, entity: str, params: dict[str, str], root: str) -> Response:
         config = self._config
         try:
-            query = parse_list_query(params, self._world.specs[entity],
-                                     config.page_size_default, config.page_size_max,
-                                     config.facility_tz)
+            query = parse_list_query(
+                params,
+                self._world.specs[entity],
+                config.page_size_default,
+                config.page_size_max,
+                config.facility_tz,
+            )
             self._world.random_changes(entity)
             with self._world.lock:
                 if query.page_mode == "paged":
@@ -136,10 +148,14 @@ class WmsApi:
             "result_count": count,
             "page_count": page_count,
             "page_nbr": query.page,
-            "next_page": (url + urlencode({**base, "page": query.page + 1})
-                          if query.page < page_count else None),
-            "previous_page": (url + urlencode({**base, "page": query.page - 1})
-                              if query.page > 1 else None),
+            "next_page": (
+                url + urlencode({**base, "page": query.page + 1})
+                if query.page < page_count
+                else None
+            ),
+            "previous_page": (
+                url + urlencode({**base, "page": query.page - 1}) if query.page > 1 else None
+            ),
         }
         return self._page(entity, body, self._snapshot(entity, ids), query, root)
 
@@ -149,8 +165,7 @@ class WmsApi:
         size = query.page_size
         after = cursor.key if cursor else None
         reverse = cursor is not None and cursor.reverse
-        ids = list(islice(self._scan(entity, query, query.desc != reverse, after, root),
-                          size + 1))
+        ids = list(islice(self._scan(entity, query, query.desc != reverse, after, root), size + 1))
         more = len(ids) > size
         ids = ids[:size]
         if reverse:
@@ -173,12 +188,19 @@ class WmsApi:
         page = self._page(entity, body, self._snapshot(entity, ids), query, root)
         return Response(page.status, page.body, next_link=body["next_page"])
 
-    def _page(self, entity: str, body: dict[str, Any], snapshot: list[_Snapshot],
-              query: ListQuery, root: str) -> Response:
+    def _page(
+        self,
+        entity: str,
+        body: dict[str, Any],
+        snapshot: list[_Snapshot],
+        query: ListQuery,
+        root: str,
+    ) -> Response:
         factory = self._world.factories[entity]
         fields = query.fields
-        body["results"] = [factory.record(factory.row(i, v, m, c, root), fields)
-                           for i, v, m, c in snapshot]
+        body["results"] = [
+            factory.record(factory.row(i, v, m, c, root), fields) for i, v, m, c in snapshot
+        ]
         return Response(200, orjson.dumps(body))
 
     def _snapshot(self, entity: str, ids: list[int]) -> list[_Snapshot]:
@@ -192,8 +214,9 @@ class WmsApi:
             return lambda i: (mod[i - 1], i)
         return lambda i: (i,)
 
-    def _scan(self, entity: str, query: ListQuery, desc: bool, after: tuple[int, ...] | None,
-              root: str) -> Iterator[int]:
+    def _scan(
+        self, entity: str, query: ListQuery, desc: bool, after: tuple[int, ...] | None, root: str
+    ) -> Iterator[int]:
         """Matching live ids in the query's order (or its reverse), strictly after ``after``."""
         store = self._world.stores[entity]
         ids: Iterator[int]
@@ -219,12 +242,17 @@ class WmsApi:
             elif f.field in ("mod_ts", "create_ts"):
                 checks.append(_column_check(f, store.mod if f.field == "mod_ts" else store.create))
             else:
+
                 def check(i: int, cache: list[Row], f: Any = f) -> bool:
                     if not cache:
-                        cache.append(factory.row(i, store.ver[i - 1], store.mod[i - 1],
-                                                 store.create[i - 1], root))
+                        cache.append(
+                            factory.row(
+                                i, store.ver[i - 1], store.mod[i - 1], store.create[i - 1], root
+                            )
+                        )
                     value = factory.value(cache[0], f.field)
                     return bool(f.test(comparable(value, f.kind, f.subfield)))
+
                 checks.append(check)
 
         def predicate(i: int) -> bool:

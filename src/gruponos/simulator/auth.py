@@ -79,14 +79,21 @@ class Authenticator:
 
     def token_expired(self) -> Response:
         return error_response(
-            401, "NOT_AUTHENTICATED", "The access token is invalid or has expired.",
+            401,
+            "NOT_AUTHENTICATED",
+            "The access token is invalid or has expired.",
             {"detail": "invalid_token"},
             {"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
 
     def _unauthorized(self, message: str) -> Response:
-        return error_response(401, "NOT_AUTHENTICATED", message, {"detail": message},
-                              {"WWW-Authenticate": 'Basic realm="lgfapi"'})
+        return error_response(
+            401,
+            "NOT_AUTHENTICATED",
+            message,
+            {"detail": message},
+            {"WWW-Authenticate": 'Basic realm="lgfapi"'},
+        )
 
     def revoke(self, token: str) -> None:
         with self._lock:
@@ -107,8 +114,10 @@ class Authenticator:
         client = _basic(header) if header else None
         if client is None and "client_id" in form:
             client = (form["client_id"], form.get("client_secret", ""))
-        client_ok = client is not None and _same(client[0], cfg.client_id) and _same(
-            client[1], cfg.client_secret
+        client_ok = (
+            client is not None
+            and _same(client[0], cfg.client_id)
+            and _same(client[1], cfg.client_secret)
         )
         grant = form.get("grant_type")
         if grant == "client_credentials":
@@ -129,6 +138,10 @@ class Authenticator:
         with self._lock:
             self._tokens[token] = self._clock() + lifetime
             self.issued += 1
-        body_out = {"access_token": token, "token_type": "Bearer",
-                    "expires_in": int(lifetime), "scope": form.get("scope", SCOPE)}
+        body_out = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": int(lifetime),
+            "scope": form.get("scope", SCOPE),
+        }
         return Response(200, orjson.dumps(body_out), {"Cache-Control": "no-store"})

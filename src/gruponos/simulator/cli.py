@@ -31,55 +31,156 @@ def simulator() -> None:
 
 @simulator.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int,
-              help="Port to listen on (0 = any free port).")
-@click.option("--env", default="gruponos", show_default=True,
-              help="Environment path segment: the base URL is http://HOST:PORT/ENV.")
-@click.option("--records", default=1000, show_default=True, type=int,
-              help="Initial rows of every entity (allocation, order_hdr, order_dtl).")
-@click.option("--entity-records", multiple=True, metavar="ENTITY=N",
-              help="Initial rows of one entity, overriding --records (repeatable).")
-@click.option("--seed", default=42, show_default=True, type=int,
-              help="Seed of the deterministic data generator.")
-@click.option("--page-size-default", default=100, show_default=True, type=int,
-              help="page_size when a request does not send one (the user's rows per page).")
-@click.option("--page-size-max", default=1250, show_default=True, type=int,
-              help="Largest page_size accepted; larger ones get a 400.")
-@click.option("--username", default="wms_user", show_default=True,
-              help="HTTP Basic user name (also the password grant's user).")
-@click.option("--password", default="wms_password", show_default=True,
-              help="HTTP Basic password (also the password grant's password).")
-@click.option("--client-id", default="wms_client", show_default=True,
-              help="OAuth2 client id for the token endpoint.")
-@click.option("--client-secret", default="wms_client_secret", show_default=True,
-              help="OAuth2 client secret for the token endpoint.")
-@click.option("--token-lifetime", default=3600.0, show_default=True, type=float,
-              help="Seconds a bearer token stays valid.")
-@click.option("--facility-tz", default="-03:00", show_default=True,
-              help="UTC offset used for filter timestamps sent without one.")
-@click.option("--data-start", default="2024-01-01T00:00:00+00:00", show_default=True,
-              help="create_ts of the first generated row (ISO-8601 with offset).")
-@click.option("--data-span-days", default=365, show_default=True, type=int,
-              help="Days over which initial create_ts values are spread.")
-@click.option("--fault-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Probability that a list/detail request gets a fault.")
-@click.option("--fault-kinds", default="all", show_default=True,
-              help=f"Comma list of fault kinds to draw from: {_KINDS}; or 'all'.")
-@click.option("--fault-seed", default=0, show_default=True, type=int,
-              help="Seed of the fault draw (same seed, same faults).")
-@click.option("--slow-seconds", default=2.0, show_default=True, type=float,
-              help="Delay of the 'slow' fault.")
-@click.option("--retry-after", default=1, show_default=True, type=int,
-              help="Retry-After seconds sent with 429 and 503.")
-@click.option("--change-rate", default=0.0, show_default=True, type=float,
-              help="Random changes (touch/insert/delete) per list request, to its entity.")
-@click.option("--change-seed", default=0, show_default=True, type=int,
-              help="Seed of the change draw.")
-@click.option("--change-mix", default="0.6,0.25,0.15", show_default=True,
-              help="Weights of touch,insert,delete in change mode.")
-@click.option("--read-ahead/--no-read-ahead", default=False, show_default=True,
-              help="Render a sequenced page's next page while the client reads this one "
-                   "(served only if nothing changed; off in change mode).")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=int,
+    help="Port to listen on (0 = any free port).",
+)
+@click.option(
+    "--env",
+    default="gruponos",
+    show_default=True,
+    help="Environment path segment: the base URL is http://HOST:PORT/ENV.",
+)
+@click.option(
+    "--records",
+    default=1000,
+    show_default=True,
+    type=int,
+    help="Initial rows of every entity (allocation, order_hdr, order_dtl).",
+)
+@click.option(
+    "--entity-records",
+    multiple=True,
+    metavar="ENTITY=N",
+    help="Initial rows of one entity, overriding --records (repeatable).",
+)
+@click.option(
+    "--seed",
+    default=42,
+    show_default=True,
+    type=int,
+    help="Seed of the deterministic data generator.",
+)
+@click.option(
+    "--page-size-default",
+    default=100,
+    show_default=True,
+    type=int,
+    help="page_size when a request does not send one (the user's rows per page).",
+)
+@click.option(
+    "--page-size-max",
+    default=1250,
+    show_default=True,
+    type=int,
+    help="Largest page_size accepted; larger ones get a 400.",
+)
+@click.option(
+    "--username",
+    default="wms_user",
+    show_default=True,
+    help="HTTP Basic user name (also the password grant's user).",
+)
+@click.option(
+    "--password",
+    default="wms_password",
+    show_default=True,
+    help="HTTP Basic password (also the password grant's password).",
+)
+@click.option(
+    "--client-id",
+    default="wms_client",
+    show_default=True,
+    help="OAuth2 client id for the token endpoint.",
+)
+@click.option(
+    "--client-secret",
+    default="wms_client_secret",
+    show_default=True,
+    help="OAuth2 client secret for the token endpoint.",
+)
+@click.option(
+    "--token-lifetime",
+    default=3600.0,
+    show_default=True,
+    type=float,
+    help="Seconds a bearer token stays valid.",
+)
+@click.option(
+    "--facility-tz",
+    default="-03:00",
+    show_default=True,
+    help="UTC offset used for filter timestamps sent without one.",
+)
+@click.option(
+    "--data-start",
+    default="2024-01-01T00:00:00+00:00",
+    show_default=True,
+    help="create_ts of the first generated row (ISO-8601 with offset).",
+)
+@click.option(
+    "--data-span-days",
+    default=365,
+    show_default=True,
+    type=int,
+    help="Days over which initial create_ts values are spread.",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Probability that a list/detail request gets a fault.",
+)
+@click.option(
+    "--fault-kinds",
+    default="all",
+    show_default=True,
+    help=f"Comma list of fault kinds to draw from: {_KINDS}; or 'all'.",
+)
+@click.option(
+    "--fault-seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the fault draw (same seed, same faults).",
+)
+@click.option(
+    "--slow-seconds", default=2.0, show_default=True, type=float, help="Delay of the 'slow' fault."
+)
+@click.option(
+    "--retry-after",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Retry-After seconds sent with 429 and 503.",
+)
+@click.option(
+    "--change-rate",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Random changes (touch/insert/delete) per list request, to its entity.",
+)
+@click.option(
+    "--change-seed", default=0, show_default=True, type=int, help="Seed of the change draw."
+)
+@click.option(
+    "--change-mix",
+    default="0.6,0.25,0.15",
+    show_default=True,
+    help="Weights of touch,insert,delete in change mode.",
+)
+@click.option(
+    "--read-ahead/--no-read-ahead",
+    default=False,
+    show_default=True,
+    help="Render a sequenced page's next page while the client reads this one "
+    "(served only if nothing changed; off in change mode).",
+)
 def serve(**opts: Any) -> None:
     """Serve the simulated lgfapi v10 until interrupted (Ctrl-C)."""
     try:
@@ -96,6 +197,7 @@ def serve(**opts: Any) -> None:
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+
     def ready(sim: WmsSimulator) -> None:
         click.echo(f"WMS simulator: {sim.api_url}/entity/  (token URL {sim.token_url})")
 

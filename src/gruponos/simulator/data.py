@@ -253,9 +253,11 @@ class RecordFactory:
             return _datetime_gen(bits)
         if kind is FieldKind.DATE:
             return lambda r: (
-                None if bits(r) % 10 < 4
-                else date.fromordinal(_EPOCH_ORDINAL + r.create_us // DAY_US + bits(r) % 90)
-                .isoformat()
+                None
+                if bits(r) % 10 < 4
+                else date.fromordinal(
+                    _EPOCH_ORDINAL + r.create_us // DAY_US + bits(r) % 90
+                ).isoformat()
             )
         if kind is FieldKind.BOOLEAN:
             return lambda r: bits(r) % 5 == 0
@@ -345,7 +347,8 @@ class RecordFactory:
         child = name.removesuffix("_set")
         via = f"{self.spec.name.removesuffix('_hdr')}_id"
         return lambda r: (
-            None if bits(r) % 2
+            None
+            if bits(r) % 2
             else {"result_count": 1 + bits(r) % 3, "url": f"{r.root}{child}/?{via}={r.id}"}
         )
 

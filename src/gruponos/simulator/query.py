@@ -14,10 +14,23 @@ from gruponos.simulator.catalog import EntitySpec, FieldKind
 from gruponos.simulator.data import to_us
 
 RESERVED = frozenset({"page", "page_size", "page_mode", "cursor", "ordering", "fields", "format"})
-LOOKUPS = frozenset({
-    "exact", "iexact", "gt", "gte", "lt", "lte", "in", "range", "isnull",
-    "contains", "icontains", "startswith", "endswith",
-})
+LOOKUPS = frozenset(
+    {
+        "exact",
+        "iexact",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "in",
+        "range",
+        "isnull",
+        "contains",
+        "icontains",
+        "startswith",
+        "endswith",
+    }
+)
 _TEXT_LOOKUPS = frozenset({"iexact", "contains", "icontains", "startswith", "endswith"})
 _RELATION_SUBFIELDS = {"id": "id", "key": "key", "code": "key"}
 INDEXED_ORDERINGS = ("id", "mod_ts", "create_ts")
@@ -147,7 +160,10 @@ class ListQuery:
 
 
 def parse_list_query(
-    params: dict[str, str], spec: EntitySpec, page_size_default: int, page_size_max: int,
+    params: dict[str, str],
+    spec: EntitySpec,
+    page_size_default: int,
+    page_size_max: int,
     tz: timezone,
 ) -> ListQuery:
     errors: dict[str, list[str]] = {}
@@ -176,8 +192,9 @@ def parse_list_query(
                 errors.update(exc.details)
     if errors:
         raise QueryError(errors)
-    return ListQuery(mode, page_size, page, params.get("cursor"), order_field, desc, fields,
-                     filters, params)
+    return ListQuery(
+        mode, page_size, page, params.get("cursor"), order_field, desc, fields, filters, params
+    )
 
 
 def _int_param(params: dict[str, str], name: str, default: int, errors: dict[str, Any]) -> int:

@@ -30,8 +30,10 @@ _SIMPLE_FAULTS: dict[FaultKind, tuple[int, str, str]] = {
     FaultKind.UNAVAILABLE: (503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable."),
     FaultKind.CONFLICT: (409, "CONFLICT", "Record changed, try again."),
 }
-_HTML_FAULTS = {FaultKind.BAD_GATEWAY: (502, "502 Bad Gateway"),
-                FaultKind.GATEWAY_TIMEOUT: (504, "504 Gateway Time-out")}
+_HTML_FAULTS = {
+    FaultKind.BAD_GATEWAY: (502, "502 Bad Gateway"),
+    FaultKind.GATEWAY_TIMEOUT: (504, "504 Gateway Time-out"),
+}
 
 
 class _Server(ThreadingHTTPServer):
@@ -124,8 +126,9 @@ class WmsSimulator:
         self.world = World(self.config)
         self.api = WmsApi(self.world, self.config)
         self.auth = Authenticator(self.config)
-        self.faults = FaultInjector(self.config.fault_rate, self.config.fault_kinds,
-                                    self.config.fault_seed)
+        self.faults = FaultInjector(
+            self.config.fault_rate, self.config.fault_kinds, self.config.fault_seed
+        )
         self.requests = 0
         self.read_ahead_hits = 0
         self._server: _Server | None = None
@@ -136,8 +139,10 @@ class WmsSimulator:
     def start(self) -> WmsSimulator:
         self._server = _Server((self.config.host, self.config.port), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="wms-simulator", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="wms-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -169,8 +174,12 @@ class WmsSimulator:
     def __enter__(self) -> WmsSimulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- addresses ---------------------------------------------------------------------------
@@ -264,8 +273,12 @@ class WmsSimulator:
 
         def serve() -> Response:
             cached, handler.read_ahead = handler.read_ahead, None
-            if cached is not None and cached[:4] == (url.path, url.query, origin,
-                                                     self.world.generation):
+            if cached is not None and cached[:4] == (
+                url.path,
+                url.query,
+                origin,
+                self.world.generation,
+            ):
                 self.read_ahead_hits += 1
                 return cached[4]
             return self.api.handle(rest, url.query, origin)
@@ -286,8 +299,13 @@ class WmsSimulator:
         response = self.api.handle(nxt.path.removeprefix(api_prefix), nxt.query, origin)
         handler.read_ahead = (nxt.path, nxt.query, origin, generation, response)
 
-    def _fault(self, handler: _Handler, kind: FaultKind, principal: Principal,
-               serve: Callable[[], Response]) -> None:
+    def _fault(
+        self,
+        handler: _Handler,
+        kind: FaultKind,
+        principal: Principal,
+        serve: Callable[[], Response],
+    ) -> None:
         cfg = self.config
         retry = {"Retry-After": str(cfg.retry_after_seconds)}
         if kind in _SIMPLE_FAULTS:

@@ -64,8 +64,14 @@ class EntityStore:
 
     def nbytes(self) -> int:
         """Bytes held by this store's per-id structures (arrays, flags, index, deleted list)."""
-        parts: list[object] = [self.create, self.mod, self.ver, self.alive, self.deleted,
-                               self._idx_id]
+        parts: list[object] = [
+            self.create,
+            self.mod,
+            self.ver,
+            self.alive,
+            self.deleted,
+            self._idx_id,
+        ]
         if self._idx_ts is not None:
             parts.append(self._idx_ts)
         return sum(sys.getsizeof(p) for p in parts) + 32 * len(self.deleted)

@@ -28,8 +28,7 @@ class World:
         start_us = to_us(config.data_start)
         span_us = config.data_span_days * DAY_US
         self.stores = {
-            e: EntityStore(sizes[e], self.factories[e].hash_of, start_us, span_us)
-            for e in ENTITIES
+            e: EntityStore(sizes[e], self.factories[e].hash_of, start_us, span_us) for e in ENTITIES
         }
         # New mod_ts values start after every initial one, so they always sort last.
         self.clock = SimClock(start_us + span_us + MAX_AGE_US + 1_000_000)

@@ -53,16 +53,27 @@ def test_describe_has_parameters_and_typed_fields() -> None:
         assert fields["stop_ship_flg"]["type"] == "boolean"
         assert fields["total_orig_ord_qty"]["type"] == "decimal"
         assert fields["status_id"]["type"] == "integer"
-        assert fields["order_nbr"] == {"type": "varchar", "max_length": 100, "required": True,
-                                       "allow_blank": False, "default": None}
+        assert fields["order_nbr"] == {
+            "type": "varchar",
+            "max_length": 100,
+            "required": True,
+            "allow_blank": False,
+            "default": None,
+        }
         assert client.get("entity/order_hdr/describe").status_code == 200
 
 
 def test_paged_list_body_and_absolute_links() -> None:
     with running(records=25, page_size_default=10) as (sim, client):
         first = client.get("entity/allocation/", params={"status_id__gte": 0}).json()
-        assert set(first) == {"result_count", "page_count", "page_nbr", "next_page",
-                              "previous_page", "results"}
+        assert set(first) == {
+            "result_count",
+            "page_count",
+            "page_nbr",
+            "next_page",
+            "previous_page",
+            "results",
+        }
         assert (first["result_count"], first["page_count"], first["page_nbr"]) == (25, 3, 1)
         assert len(first["results"]) == 10
         assert first["previous_page"] is None
@@ -78,8 +89,10 @@ def test_paged_list_body_and_absolute_links() -> None:
 
 def test_page_size_limits() -> None:
     with running(records=1300) as (_, client):
-        assert len(client.get("entity/order_dtl/", params={"page_size": 1250}).json()[
-            "results"]) == 1250
+        assert (
+            len(client.get("entity/order_dtl/", params={"page_size": 1250}).json()["results"])
+            == 1250
+        )
         response = client.get("entity/order_dtl/", params={"page_size": 1251})
         assert_error_body(response, 400, "VALIDATION_ERROR")
         assert response.json()["message"] == "Invalid input."
@@ -100,7 +113,9 @@ def test_detail_matches_list_and_ground_truth() -> None:
         detail = client.get("entity/order_dtl/7/").json()
         assert listed == detail == sim.get_record("order_dtl", 7)
         assert client.get("entity/order_dtl/7/", params={"fields": "id,mod_ts"}).json() == {
-            "id": 7, "mod_ts": detail["mod_ts"]}
+            "id": 7,
+            "mod_ts": detail["mod_ts"],
+        }
         assert_error_body(client.get("entity/order_dtl/99999/"), 404, "NOT_FOUND")
         assert_error_body(client.get("entity/nonexistent/"), 404, "NOT_FOUND")
         assert_error_body(client.get("entity/nonexistent/1/"), 404)
@@ -188,8 +203,7 @@ def test_generation_is_deterministic_per_seed() -> None:
     def first_page(seed: int) -> list[dict[str, Any]]:
         with running(seed=seed) as (sim, client):
             text = client.get("entity/order_hdr/", params={"page_size": 50}).text
-            return list(httpx.Response(200, text=text.replace(sim.api_url, "X")).json()[
-                "results"])
+            return list(httpx.Response(200, text=text.replace(sim.api_url, "X")).json()["results"])
 
     assert first_page(1) == first_page(1)
     assert first_page(1) != first_page(2)
@@ -218,12 +232,14 @@ def test_ordering(ordering: str, key: Any, mode: str) -> None:
 
 def test_descending_mod_ts() -> None:
     with running(records=150) as (sim, client):
-        records, _ = read_all(client, "order_hdr", {"ordering": "-mod_ts", "page_size": 40,
-                                                    "page_mode": "sequenced"})
+        records, _ = read_all(
+            client, "order_hdr", {"ordering": "-mod_ts", "page_size": 40, "page_mode": "sequenced"}
+        )
         instants = [datetime.fromisoformat(r["mod_ts"]) for r in records]
         assert instants == sorted(instants, reverse=True)
         assert [r["id"] for r in records] == sorted(
-            sim.truth("order_hdr"), key=lambda i: sim.truth("order_hdr")[i], reverse=True)
+            sim.truth("order_hdr"), key=lambda i: sim.truth("order_hdr")[i], reverse=True
+        )
 
 
 def test_unsupported_or_unknown_ordering_is_400() -> None:

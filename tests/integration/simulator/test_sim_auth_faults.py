@@ -34,22 +34,33 @@ def test_token_endpoint_grants_and_errors() -> None:
     with running() as (sim, _):
         assert sim.token_url == f"{sim.origin}/oauth2/v1/token"
         with httpx.Client() as plain:
-            by_basic = plain.post(sim.token_url, data={"grant_type": "client_credentials"},
-                                  auth=("wms_client", "wms_client_secret"))
+            by_basic = plain.post(
+                sim.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=("wms_client", "wms_client_secret"),
+            )
             assert by_basic.status_code == 200
             body = by_basic.json()
             assert body["token_type"] == "Bearer"
             assert body["expires_in"] == 3600
             assert body["scope"] == "urn:resource:fusion:scm:logistics:wms:lgfapi/"
-            bad_client = plain.post(sim.token_url, data={"grant_type": "client_credentials"},
-                                    auth=("wms_client", "wrong"))
+            bad_client = plain.post(
+                sim.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=("wms_client", "wrong"),
+            )
             assert (bad_client.status_code, bad_client.json()["error"]) == (401, "invalid_client")
             assert plain.get(sim.token_url).status_code == 405
-        by_form = token(sim, grant_type="client_credentials", client_id="wms_client",
-                        client_secret="wms_client_secret")
+        by_form = token(
+            sim,
+            grant_type="client_credentials",
+            client_id="wms_client",
+            client_secret="wms_client_secret",
+        )
         assert by_form.status_code == 200
-        password = token(sim, grant_type="password", username="wms_user",
-                         password="wms_password", scope="x")
+        password = token(
+            sim, grant_type="password", username="wms_user", password="wms_password", scope="x"
+        )
         assert (password.status_code, password.json()["scope"]) == (200, "x")
         bad_user = token(sim, grant_type="password", username="wms_user", password="no")
         assert (bad_user.status_code, bad_user.json()["error"]) == (401, "invalid_grant")
@@ -57,14 +68,17 @@ def test_token_endpoint_grants_and_errors() -> None:
         assert no_client.status_code == 401
         unsupported = token(sim, grant_type="authorization_code")
         assert (unsupported.status_code, unsupported.json()["error"]) == (
-            400, "unsupported_grant_type")
+            400,
+            "unsupported_grant_type",
+        )
         assert sim.auth.issued == 3
 
 
 def test_bearer_tokens_work_and_expire() -> None:
     with running() as (sim, _), httpx.Client(base_url=sim.api_url + "/") as client:
-        first = token(sim, grant_type="password", username="wms_user",
-                      password="wms_password").json()["access_token"]
+        first = token(
+            sim, grant_type="password", username="wms_user", password="wms_password"
+        ).json()["access_token"]
         bearer = {"Authorization": f"Bearer {first}"}
         assert client.get(ALLOCATIONS, headers=bearer).status_code == 200
         sim.expire_tokens()
@@ -72,27 +86,37 @@ def test_bearer_tokens_work_and_expire() -> None:
         assert expired.status_code == 401
         assert error_body(expired)["code"] == "NOT_AUTHENTICATED"
         assert expired.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
-        second = token(sim, grant_type="password", username="wms_user",
-                       password="wms_password").json()["access_token"]
-        assert client.get(ALLOCATIONS, headers={"Authorization": f"Bearer {second}"}
-                          ).status_code == 200
-        assert client.get(ALLOCATIONS, headers={"Authorization": "Bearer forged"}
-                          ).status_code == 401
+        second = token(
+            sim, grant_type="password", username="wms_user", password="wms_password"
+        ).json()["access_token"]
+        assert (
+            client.get(ALLOCATIONS, headers={"Authorization": f"Bearer {second}"}).status_code
+            == 200
+        )
+        assert (
+            client.get(ALLOCATIONS, headers={"Authorization": "Bearer forged"}).status_code == 401
+        )
 
 
 def test_token_lifetime_runs_on_the_clock() -> None:
     with running(token_lifetime_seconds=0.0) as (sim, _), httpx.Client() as client:
         issued = token(sim, grant_type="password", username="wms_user", password="wms_password")
         assert issued.json()["expires_in"] == 0
-        response = client.get(f"{sim.api_url}/{ALLOCATIONS}",
-                              headers={"Authorization": f"Bearer {issued.json()['access_token']}"})
+        response = client.get(
+            f"{sim.api_url}/{ALLOCATIONS}",
+            headers={"Authorization": f"Bearer {issued.json()['access_token']}"},
+        )
         assert response.status_code == 401
 
 
 @pytest.mark.parametrize(
     ("kind", "status"),
-    [(FaultKind.RATE_LIMIT, 429), (FaultKind.SERVER_ERROR, 500), (FaultKind.UNAVAILABLE, 503),
-     (FaultKind.CONFLICT, 409)],
+    [
+        (FaultKind.RATE_LIMIT, 429),
+        (FaultKind.SERVER_ERROR, 500),
+        (FaultKind.UNAVAILABLE, 503),
+        (FaultKind.CONFLICT, 409),
+    ],
 )
 def test_json_error_faults(kind: FaultKind, status: int) -> None:
     with running(retry_after_seconds=7) as (sim, client):
@@ -107,8 +131,9 @@ def test_json_error_faults(kind: FaultKind, status: int) -> None:
         assert sim.faults.injected[kind] == 2
 
 
-@pytest.mark.parametrize(("kind", "status"),
-                         [(FaultKind.BAD_GATEWAY, 502), (FaultKind.GATEWAY_TIMEOUT, 504)])
+@pytest.mark.parametrize(
+    ("kind", "status"), [(FaultKind.BAD_GATEWAY, 502), (FaultKind.GATEWAY_TIMEOUT, 504)]
+)
 def test_gateway_faults_answer_html(kind: FaultKind, status: int) -> None:
     with running() as (sim, client):
         sim.force_fault(kind)
@@ -124,8 +149,15 @@ def test_faults_spare_index_describe_and_token() -> None:
         sim.force_fault(FaultKind.SERVER_ERROR)
         assert client.get("entity/").status_code == 200
         assert client.get("entity/allocation/describe/").status_code == 200
-        assert token(sim, grant_type="client_credentials", client_id="wms_client",
-                     client_secret="wms_client_secret").status_code == 200
+        assert (
+            token(
+                sim,
+                grant_type="client_credentials",
+                client_id="wms_client",
+                client_secret="wms_client_secret",
+            ).status_code
+            == 200
+        )
         assert client.get(ALLOCATIONS).status_code == 500
 
 
@@ -164,18 +196,27 @@ def test_truncated_fault_sends_a_consistent_but_cut_body() -> None:
 
 def test_token_expired_fault_revokes_the_bearer_token() -> None:
     with running() as (sim, basic_client), httpx.Client(base_url=sim.api_url + "/") as client:
-        access = token(sim, grant_type="client_credentials", client_id="wms_client",
-                       client_secret="wms_client_secret").json()["access_token"]
+        access = token(
+            sim,
+            grant_type="client_credentials",
+            client_id="wms_client",
+            client_secret="wms_client_secret",
+        ).json()["access_token"]
         bearer = {"Authorization": f"Bearer {access}"}
         sim.force_fault(FaultKind.TOKEN_EXPIRED)
         response = client.get(ALLOCATIONS, headers=bearer)
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
         assert client.get(ALLOCATIONS, headers=bearer).status_code == 401  # stays expired
-        fresh = token(sim, grant_type="client_credentials", client_id="wms_client",
-                      client_secret="wms_client_secret").json()["access_token"]
-        assert client.get(ALLOCATIONS, headers={"Authorization": f"Bearer {fresh}"}
-                          ).status_code == 200
+        fresh = token(
+            sim,
+            grant_type="client_credentials",
+            client_id="wms_client",
+            client_secret="wms_client_secret",
+        ).json()["access_token"]
+        assert (
+            client.get(ALLOCATIONS, headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+        )
         sim.force_fault(FaultKind.TOKEN_EXPIRED)  # Basic credentials do not expire
         assert basic_client.get(ALLOCATIONS).status_code == 200
 
@@ -184,8 +225,7 @@ def test_random_faults_are_deterministic_per_seed_and_kind_set() -> None:
     def statuses(seed: int) -> list[int]:
         kinds = frozenset({FaultKind.SERVER_ERROR, FaultKind.RATE_LIMIT})
         with running(fault_rate=0.5, fault_seed=seed, fault_kinds=kinds) as (_, client):
-            return [client.get(ALLOCATIONS, params={"page_size": 1}).status_code
-                    for _ in range(30)]
+            return [client.get(ALLOCATIONS, params={"page_size": 1}).status_code for _ in range(30)]
 
     first = statuses(3)
     assert first == statuses(3)

@@ -48,8 +48,9 @@ def test_touch_insert_delete_on_demand() -> None:
         new = client.get(f"entity/order_dtl/{inserted[0]}/").json()
         assert new == sim.get_record("order_dtl", inserted[0])
         assert new["create_ts"] == new["mod_ts"]
-        assert client.get("entity/order_hdr/", params={"id": new["order_id"]["id"]}
-                          ).status_code == 200  # inserted rows reference existing parents
+        assert (
+            client.get("entity/order_hdr/", params={"id": new["order_id"]["id"]}).status_code == 200
+        )  # inserted rows reference existing parents
         survivor = next(i for i in touched if i in after)
         record = client.get(f"entity/order_dtl/{survivor}/").json()
         assert datetime.fromisoformat(record["mod_ts"]) == after[survivor]
@@ -71,11 +72,11 @@ def test_change_mode_changes_data_while_a_client_pages() -> None:
 def _read_under_change(mode: str) -> tuple[dict[int, datetime], dict[int, datetime], int]:
     """Read allocation by mod_ts while the server changes ~3 rows per request; the same
     change schedule for both modes (same seeds; changes happen per list request)."""
-    config = {"records": 400, "change_rate": 3.0, "change_seed": 11,
-              "change_mix": (0.7, 0.2, 0.1)}
+    config = {"records": 400, "change_rate": 3.0, "change_seed": 11, "change_mix": (0.7, 0.2, 0.1)}
     with running(**config) as (sim, client):
-        records, _ = read_all(client, "allocation",
-                              {"page_mode": mode, "ordering": "mod_ts", "page_size": 25})
+        records, _ = read_all(
+            client, "allocation", {"page_mode": mode, "ordering": "mod_ts", "page_size": 25}
+        )
         return latest_seen(records), sim.truth("allocation"), len(records)
 
 
@@ -104,10 +105,13 @@ def test_a_million_records_without_materialising_them() -> None:
         assert last["result_count"] == 1_000_000
         assert [r["id"] for r in last["results"]] == [1_000_000, 999_999]
         assert client.get("entity/allocation/1000000/").json() == sim.get_record(
-            "allocation", 1_000_000)
+            "allocation", 1_000_000
+        )
         touched = sim.touch("allocation", 5)
-        newest = client.get("entity/allocation/", params={
-            "ordering": "-mod_ts", "page_size": 5, "page_mode": "sequenced"}).json()
+        newest = client.get(
+            "entity/allocation/",
+            params={"ordering": "-mod_ts", "page_size": 5, "page_mode": "sequenced"},
+        ).json()
         assert [r["id"] for r in newest["results"]] == touched[::-1]
         store = sim.world.stores["allocation"]
         assert store.nbytes() / 1_000_000 < 64  # bytes per record, index included
@@ -120,9 +124,23 @@ def test_cli_help_names_every_option() -> None:
     for param in command.params:
         assert param.opts[0] in result.output
         assert getattr(param, "help", None), param.name
-    for option in ("--host", "--port", "--records", "--seed", "--env", "--page-size-default",
-                   "--username", "--password", "--fault-rate", "--fault-kinds", "--fault-seed",
-                   "--change-rate", "--slow-seconds", "--token-lifetime", "--client-id"):
+    for option in (
+        "--host",
+        "--port",
+        "--records",
+        "--seed",
+        "--env",
+        "--page-size-default",
+        "--username",
+        "--password",
+        "--fault-rate",
+        "--fault-kinds",
+        "--fault-seed",
+        "--change-rate",
+        "--slow-seconds",
+        "--token-lifetime",
+        "--client-id",
+    ):
         assert option in result.output
     assert "429" in result.output  # fault kinds are listed
 
@@ -136,8 +154,7 @@ def test_cli_rejects_bad_options_without_serving() -> None:
 
 def test_cli_serves_until_stopped() -> None:
     code = "from gruponos.simulator.cli import simulator; simulator()"
-    args = [sys.executable, "-c", code, "serve", "--port", "0", "--records", "20",
-            "--env", "demo"]
+    args = [sys.executable, "-c", code, "serve", "--port", "0", "--records", "20", "--env", "demo"]
     with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as process:  # noqa: S603
         try:
             assert process.stdout is not None

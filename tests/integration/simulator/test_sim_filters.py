@@ -19,8 +19,10 @@ Record = dict[str, Any]
 @pytest.fixture(scope="module")
 def sim_client() -> Iterator[tuple[WmsSimulator, httpx.Client, dict[str, list[Record]]]]:
     with running(records=240, entity_records={"order_hdr": 80}) as (sim, client):
-        everything = {e: read_all(client, e, {"page_size": 1000})[0]
-                      for e in ("allocation", "order_hdr", "order_dtl")}
+        everything = {
+            e: read_all(client, e, {"page_size": 1000})[0]
+            for e in ("allocation", "order_hdr", "order_dtl")
+        }
         yield sim, client, everything
 
 
@@ -58,16 +60,25 @@ CASES: list[tuple[str, dict[str, str], Callable[[Record], bool]]] = [
     ("allocation", {"pick_user": "jsilva"}, lambda r: r["pick_user"] == "jsilva"),
     ("order_hdr", {"facility_id": "2"}, lambda r: r["facility_id"]["id"] == 2),
     ("order_hdr", {"facility_id__code": "FAC1"}, lambda r: r["facility_id"]["key"] == "FAC1"),
-    ("order_hdr", {"facility_id__code__in": "FAC1,FAC4"},
-     lambda r: r["facility_id"]["key"] in ("FAC1", "FAC4")),
+    (
+        "order_hdr",
+        {"facility_id__code__in": "FAC1,FAC4"},
+        lambda r: r["facility_id"]["key"] in ("FAC1", "FAC4"),
+    ),
     ("order_hdr", {"company_id__in": "1,3"}, lambda r: r["company_id"]["id"] in (1, 3)),
     ("order_hdr", {"company_id!": "1"}, lambda r: r["company_id"]["id"] != 1),
     ("order_hdr", {"cust_name__icontains": "azul"}, lambda r: "Azul" in r["cust_name"]),
-    ("order_hdr", {"ord_date__lt": "2024-06-01"},
-     lambda r: r["ord_date"] is not None and r["ord_date"] < "2024-06-01"),
+    (
+        "order_hdr",
+        {"ord_date__lt": "2024-06-01"},
+        lambda r: r["ord_date"] is not None and r["ord_date"] < "2024-06-01",
+    ),
     ("order_dtl", {"order_id": "7"}, lambda r: rel_id(r["order_id"]) == 7),
-    ("order_dtl", {"order_id__range": "7,9", "status_id__in!": "99"},
-     lambda r: 7 <= r["order_id"]["id"] <= 9 and r["status_id"] != 99),
+    (
+        "order_dtl",
+        {"order_id__range": "7,9", "status_id__in!": "99"},
+        lambda r: 7 <= r["order_id"]["id"] <= 9 and r["status_id"] != 99,
+    ),
 ]
 
 
@@ -75,7 +86,10 @@ CASES: list[tuple[str, dict[str, str], Callable[[Record], bool]]] = [
 @pytest.mark.parametrize("mode", ["paged", "sequenced"])
 def test_filter_matches_ground_truth(
     sim_client: tuple[WmsSimulator, httpx.Client, dict[str, list[Record]]],
-    entity: str, params: dict[str, str], expected: Callable[[Record], bool], mode: str,
+    entity: str,
+    params: dict[str, str],
+    expected: Callable[[Record], bool],
+    mode: str,
 ) -> None:
     _, client, everything = sim_client
     want = ids([r for r in everything[entity] if expected(r)])
@@ -104,13 +118,16 @@ def test_timestamp_filters_honour_offsets_and_the_facility_zone(
     assert got(naive_facility.isoformat()) == want  # no offset: the facility's -03:00
     whole_second = pivot.replace(microsecond=0)
     assert got(whole_second.isoformat()) == ids(
-        [r for r in records if ts(r["mod_ts"]) >= whole_second])
+        [r for r in records if ts(r["mod_ts"]) >= whole_second]
+    )
     window = (pivot.astimezone(UTC).isoformat(), (pivot + timedelta(days=3)).isoformat())
     assert got(",".join(window), "mod_ts__range") == ids(
-        [r for r in records if pivot <= ts(r["mod_ts"]) <= pivot + timedelta(days=3)])
+        [r for r in records if pivot <= ts(r["mod_ts"]) <= pivot + timedelta(days=3)]
+    )
     created = sorted(ts(r["create_ts"]) for r in records)[50]
     assert got(created.isoformat(), "create_ts__lt") == ids(
-        [r for r in records if ts(r["create_ts"]) < created])
+        [r for r in records if ts(r["create_ts"]) < created]
+    )
 
 
 def test_unsent_plus_in_an_offset_is_read_as_plus(
@@ -126,9 +143,18 @@ def test_unsent_plus_in_an_offset_is_read_as_plus(
 
 @pytest.mark.parametrize(
     "params",
-    [{"nope": "1"}, {"id": "abc"}, {"mod_ts__gte": "yesterday"}, {"status_id__regex": "1"},
-     {"id__range": "1"}, {"wave_id__isnull": "maybe"}, {"page_mode": "random"},
-     {"page_size": "x"}, {"url": "x"}, {"order_dtl_set": "1"}],
+    [
+        {"nope": "1"},
+        {"id": "abc"},
+        {"mod_ts__gte": "yesterday"},
+        {"status_id__regex": "1"},
+        {"id__range": "1"},
+        {"wave_id__isnull": "maybe"},
+        {"page_mode": "random"},
+        {"page_size": "x"},
+        {"url": "x"},
+        {"order_dtl_set": "1"},
+    ],
 )
 def test_bad_filters_are_400_with_the_error_body(
     sim_client: tuple[WmsSimulator, httpx.Client, dict[str, list[Record]]],
@@ -146,7 +172,8 @@ def test_bad_filters_are_400_with_the_error_body(
 
 @pytest.mark.parametrize("mode", ["paged", "sequenced"])
 def test_empty_filtered_result_is_404(
-    sim_client: tuple[WmsSimulator, httpx.Client, dict[str, list[Record]]], mode: str,
+    sim_client: tuple[WmsSimulator, httpx.Client, dict[str, list[Record]]],
+    mode: str,
 ) -> None:
     _, client, _ = sim_client
     response = client.get("entity/allocation/", params={"id__gt": 10**6, "page_mode": mode})
@@ -159,14 +186,19 @@ def test_sequenced_body_cursor_and_previous_page(
 ) -> None:
     _, client, _ = sim_client
     params: dict[str, str | int] = {
-        "page_mode": "sequenced", "page_size": 30, "ordering": "id", "status_id__gte": 0}
+        "page_mode": "sequenced",
+        "page_size": 30,
+        "ordering": "id",
+        "status_id__gte": 0,
+    }
     first = client.get("entity/allocation/", params=params).json()
     assert set(first) == {"next_page", "previous_page", "results"}
     assert first["previous_page"] is None
     assert decoded_cursor(first["next_page"]) == "p=30"
     link = httpx.URL(first["next_page"])
     assert {k: v for k, v in link.params.items() if k != "cursor"} == {
-        k: str(v) for k, v in params.items()}
+        k: str(v) for k, v in params.items()
+    }
     second = client.get(first["next_page"]).json()
     assert [r["id"] for r in second["results"]] == list(range(31, 61))
     back = client.get(second["previous_page"]).json()
@@ -183,7 +215,8 @@ def test_bad_cursor_is_400(
 ) -> None:
     _, client, _ = sim_client
     for cursor in ("!!!", "cD0xNDAw" + "x", "cD0xXzI="):  # garbage, bad base64, wrong key size
-        response = client.get("entity/allocation/",
-                              params={"page_mode": "sequenced", "cursor": cursor})
+        response = client.get(
+            "entity/allocation/", params={"page_mode": "sequenced", "cursor": cursor}
+        )
         assert response.status_code == 400, cursor
         assert "cursor" in error_body(response)["details"]
