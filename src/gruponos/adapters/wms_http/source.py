@@ -202,9 +202,7 @@ class HttpxWmsSource:
         except ValueError as exc:
             return WmsError("wms.bad_window", str(exc), {"window": repr(window)})
 
-    def _pages(
-        self, entity: str, window: ReadWindow
-    ) -> Iterator[Page | WmsError]:
+    def _pages(self, entity: str, window: ReadWindow) -> Iterator[Page | WmsError]:
         if not is_entity_name(entity):
             yield _bad_entity(entity)
             return
