@@ -13,6 +13,7 @@ complete implementations), or override providers of :func:`build_container`.
 """
 
 from gruponos.__about__ import __version__
+from gruponos.adapters.logs import configure_logging
 from gruponos.adapters.memory import (
     InMemoryDatabase,
     InMemoryRunHistory,
@@ -67,6 +68,7 @@ __all__ = [
     "WmsSource",
     "__version__",
     "build_container",
+    "configure_logging",
     "load_settings",
     "run_with_retries",
     "sync",

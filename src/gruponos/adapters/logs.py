@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -18,6 +19,19 @@ _LEVELS = {
 }
 
 
+#: The run under way in this process, for lines logged from worker threads (the WMS client reads
+#: the next page in a thread, which does not inherit the context variables).
+_current_run: dict[str, Any] = {}
+
+
+def _add_current_run(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in _current_run.items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog once per process; ``fmt`` is ``auto``, ``json`` or ``console``."""
     out = stream or sys.stderr
@@ -30,6 +44,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_current_run,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -45,7 +60,8 @@ class LoggingObserver:
     """Implements ``SyncObserver``: every sync event becomes a log line with run id and entity.
 
     It also binds ``run_id`` and ``entity`` to structlog's context variables while a run is under
-    way, so the lines other modules log (the WMS client's retries, say) carry them too.
+    way (and to a process-wide fallback for worker threads), so the lines other modules log (the
+    WMS client's pages and retries, say) carry them too.
     """
 
     def __init__(self) -> None:
@@ -54,13 +70,17 @@ class LoggingObserver:
     def on_event(self, event: SyncEvent) -> None:
         if event.kind == "run_started":
             structlog.contextvars.bind_contextvars(run_id=event.run_id)
+            _current_run.update(run_id=event.run_id)
         elif event.kind == "entity_started":
             structlog.contextvars.bind_contextvars(entity=event.entity)
+            _current_run.update(entity=event.entity)
         self._log_event(event)
         if event.kind == "entity_finished":
             structlog.contextvars.unbind_contextvars("entity")
+            _current_run.pop("entity", None)
         elif event.kind == "run_finished":
             structlog.contextvars.unbind_contextvars("run_id", "entity")
+            _current_run.clear()
 
     def _log_event(self, event: SyncEvent) -> None:
         level = "warning" if event.kind == "warning" else "info"
