@@ -57,3 +57,14 @@ def demo(session: nox.Session) -> None:
     """The demo: simulator -> full sync into SQLite -> changes -> incremental sync."""
     _install(session)
     session.run("gruponos", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """gruponos against dlt, the Singer stack and the floors (needs the local PostgreSQL).
+
+    Competitors get their own virtualenvs under ``.bench-venvs/``; ``nox -s bench -- --sizes
+    100000`` passes options to ``benchmarks/pipeline_bench.py``.
+    """
+    _install(session)
+    session.run("python", "benchmarks/pipeline_bench.py", *session.posargs)

@@ -1,0 +1,379 @@
+"""gruponos against dlt, the Singer stack and the floors, on the same simulator data and database.
+
+Run by ``nox -s bench`` (not part of the tests). Each tool runs as its own process tree, with the
+simulator in another process; for each: wall time, records/s, peak RSS of the whole process tree
+(sampled from /proc), and the row count loaded against the source's.
+
+    python benchmarks/pipeline_bench.py --sizes 100000 1000000 --runs 3 --cap 900
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import venv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sim_process import SimulatorProcess
+
+HERE = Path(__file__).parent
+VENVS = HERE.parent / ".bench-venvs"
+RUNNERS = HERE / "runners"
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+#: dlt and target-postgres insist on a password; the local server trusts 127.0.0.1 and ignores it
+PG_WITH_PASSWORD = "postgresql://postgres:trust@127.0.0.1:5432/test"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+#: Each competitor in its own environment, installed with its ordinary client (pip).
+TOOL_ENVS = {
+    "dlt": ["dlt[postgres]"],
+    "singer": ["tap-rest-api-msdk"],
+    "target": ["meltanolabs-target-postgres"],
+}
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_rss_mb: float
+    ok: bool
+    capped: bool = False
+    note: str = ""
+
+
+@dataclass
+class Result:
+    tool: str
+    records: int
+    runs: list[Measure] = field(default_factory=list)
+    loaded: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(m.seconds for m in self.runs)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def rss(self) -> float:
+        return max(m.peak_rss_mb for m in self.runs)
+
+
+def ensure_envs() -> None:
+    for name, packages in TOOL_ENVS.items():
+        python = VENVS / name / "bin" / "python"
+        if not python.exists():
+            venv.create(VENVS / name, with_pip=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
+
+
+def _group_rss(pgid: int) -> int:
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
+                continue
+            total += int(Path(entry.path, "statm").read_text().split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def measure(command: Sequence[str] | str, *, cap: float, shell: bool = False) -> Measure:
+    """Run ``command`` in its own process group; wall time and peak RSS of the whole group."""
+    peak = 0
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            command,
+            shell=shell,
+            executable="/bin/bash" if shell else None,
+            start_new_session=True,
+            stdout=log,
+            stderr=log,
+        )
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _group_rss(proc.pid))
+                done.wait(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        capped = False
+        try:
+            proc.wait(timeout=cap)
+        except subprocess.TimeoutExpired:
+            capped = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        log.seek(0)
+        tail = log.read()[-1500:].decode(errors="replace")
+    ok = proc.returncode == 0 and not capped
+    if not ok and not capped:
+        print(f"  FAILED ({proc.returncode}): {tail}", file=sys.stderr)
+    return Measure(seconds, peak / 2**20, ok, capped, "" if ok else tail)
+
+
+def reset_schema(schema: str) -> None:
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+
+
+def count_rows(sql: str) -> int | None:
+    try:
+        with psycopg.connect(PG) as conn:
+            row = conn.execute(sql).fetchone()
+            return None if row is None else int(row[0])
+    except psycopg.Error:
+        return None
+
+
+def _in_schema(schema: str) -> str:
+    return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def bench_size(n: int, runs: int, cap: float, tools: set[str]) -> list[Result]:
+    results: list[Result] = []
+    project_python = sys.executable
+    with SimulatorProcess(n) as sim, tempfile.TemporaryDirectory() as tmp:
+        source = sim.count("allocation")
+
+        def repeat(
+            tool: str,
+            schema: str | None,
+            command: Callable[[], Sequence[str] | str],
+            count_sql: str | None,
+            *,
+            shell: bool = False,
+        ) -> None:
+            if tool.split(maxsplit=1)[0] not in tools:
+                return
+            result = Result(tool, n)
+            for i in range(runs):
+                if schema:
+                    reset_schema(schema)
+                m = measure(command(), cap=cap, shell=shell)
+                result.runs.append(m)
+                print(
+                    f"  {tool} run {i + 1}: {m.seconds:.2f} s, {m.peak_rss_mb:.0f} MB, ok={m.ok}"
+                    + (" (capped)" if m.capped else ""),
+                    flush=True,
+                )
+                if m.capped:
+                    break
+            result.loaded = count_rows(count_sql) if count_sql else source
+            results.append(result)
+
+        repeat(
+            "floor-fetch",
+            None,
+            lambda: [project_python, str(RUNNERS / "floor.py"), sim.api_url, "fetch"],
+            None,
+        )
+        repeat(
+            "floor-copy",
+            "bench_floor",
+            lambda: [
+                project_python,
+                str(RUNNERS / "floor.py"),
+                sim.api_url,
+                "copy",
+                PG,
+                "bench_floor",
+            ],
+            'SELECT count(*) FROM "bench_floor".allocation',
+        )
+        repeat(
+            "gruponos full",
+            "bench_gruponos",
+            lambda: [
+                project_python,
+                str(RUNNERS / "gruponos_sync.py"),
+                sim.base_url,
+                _in_schema("bench_gruponos"),
+                "full",
+            ],
+            'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"',
+        )
+        if "gruponos" in tools:
+            # the incremental pipeline's first run reads everything; then 10,000 records change
+            gruponos = [
+                project_python,
+                str(RUNNERS / "gruponos_sync.py"),
+                sim.base_url,
+                _in_schema("bench_gruponos"),
+            ]
+            measure([*gruponos, "incremental"], cap=cap)
+            changed = sim.touch("allocation", 10_000)
+            since = time.time()
+            m = measure([*gruponos, "incremental"], cap=cap)
+            print(f"  gruponos incremental ({changed} changed): {m.seconds:.2f} s, ok={m.ok}")
+            touched = count_rows(
+                'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"'
+                f' WHERE "GNOS_LOADED_AT" >= to_timestamp({since})'
+            )
+            inc = Result("gruponos incremental", changed, [m], touched)
+            results.append(inc)
+        dlt_python = str(VENVS / "dlt" / "bin" / "python")
+        repeat(
+            "dlt",
+            "bench_dlt",
+            lambda: [
+                dlt_python,
+                str(RUNNERS / "dlt_load.py"),
+                sim.api_url,
+                PG_WITH_PASSWORD,
+                "bench_dlt",
+                f"{tmp}/dlt-{time.monotonic_ns()}",
+            ],
+            'SELECT count(*) FROM "bench_dlt".allocation',
+        )
+        tap_config = Path(tmp, "tap.json")
+        origin = sim.base_url.split("/gruponos")[0]
+        tap_config.write_text(
+            json.dumps(
+                {
+                    "api_url": origin,
+                    "auth_method": "basic",
+                    "username": "wms_user",
+                    "password": "wms_password",
+                    "pagination_request_style": "jsonpath_paginator",
+                    "pagination_response_style": "hateoas_body",
+                    "next_page_token_path": "$.next_page",
+                    "streams": [
+                        {
+                            "name": "allocation",
+                            "path": "/gruponos/wms/lgfapi/v10/entity/allocation/",
+                            "params": {
+                                "page_mode": "sequenced",
+                                "ordering": "id",
+                                "page_size": 1250,
+                            },
+                            "primary_keys": ["id"],
+                            "records_path": "$.results[*]",
+                            "num_inference_records": 50,
+                        }
+                    ],
+                }
+            )
+        )
+        target_config = Path(tmp, "target.json")
+        target_config.write_text(
+            json.dumps(
+                {
+                    "host": "127.0.0.1",
+                    "port": 5432,
+                    "user": "postgres",
+                    "password": "trust",
+                    "database": "test",
+                    "default_target_schema": "bench_singer",
+                    "load_method": "upsert",
+                    "use_copy": True,
+                }
+            )
+        )
+        tap = VENVS / "singer" / "bin" / "tap-rest-api-msdk"
+        target = VENVS / "target" / "bin" / "target-postgres"
+        repeat(
+            "singer",
+            "bench_singer",
+            lambda: (
+                f"set -o pipefail; {tap} --config {tap_config} | {target} --config {target_config}"
+            ),
+            'SELECT count(*) FROM "bench_singer".allocation',
+            shell=True,
+        )
+        for r in results:
+            r.records = n if r.tool != "gruponos incremental" else r.records
+        print(f"  source rows: {source}")
+    return results
+
+
+def table(results: list[Result]) -> str:
+    base = {r.records: r for r in results if r.tool == "gruponos full"}
+    lines = [
+        "| N | tool | runs | wall s (median) | records/s | gruponos speed-up | peak RSS MB | rows loaded / source |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        capped = any(m.capped for m in r.runs)
+        failed = any(not m.ok for m in r.runs)
+        wall = f">{r.seconds:.0f} (capped)" if capped else f"{r.seconds:.2f}"
+        rate = f"<{r.rate:,.0f}" if capped else f"{r.rate:,.0f}"
+        g = base.get(r.records)
+        ratio = (
+            ""
+            if g is None or r is g or r.tool.startswith("gruponos")
+            else f"{g.rate / r.rate:.1f}x"
+        )
+        if capped and ratio:
+            ratio = ">" + ratio
+        loaded = f"{r.loaded} / {r.records}" + (" FAILED" if failed and not capped else "")
+        lines.append(
+            f"| {r.records:,} | {r.tool} | {len(r.runs)} | {wall} | {rate} | {ratio} | {r.rss:.0f} | {loaded} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=3, help="runs per tool at the first size")
+    parser.add_argument("--cap", type=float, default=900, help="seconds before a run is stopped")
+    parser.add_argument(
+        "--tools", nargs="+", default=["floor-fetch", "floor-copy", "gruponos", "dlt", "singer"]
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    ensure_envs()
+    results: list[Result] = []
+    for i, n in enumerate(args.sizes):
+        print(f"N = {n:,}", flush=True)
+        results += bench_size(n, args.runs if i == 0 else 1, args.cap, set(args.tools))
+        print(table(results), flush=True)
+    print(table(results))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "tool": r.tool,
+                        "records": r.records,
+                        "seconds": [m.seconds for m in r.runs],
+                        "peak_rss_mb": [m.peak_rss_mb for m in r.runs],
+                        "capped": [m.capped for m in r.runs],
+                        "loaded": r.loaded,
+                    }
+                    for r in results
+                ],
+                indent=1,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""One gruponos sync of ``allocation`` (full or incremental), as the benchmark's measured process.
+
+python gruponos_sync.py BASE_URL DATABASE_URL full|incremental
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from returns.pipeline import is_successful
+
+from gruponos.adapters.logs import configure_logging
+from gruponos.container import build_container
+from gruponos.domain.sync import SyncMode
+from gruponos.settings import load_settings
+
+
+def main() -> None:
+    base_url, database_url, mode = sys.argv[1:4]
+    configure_logging("json", "warning")
+    wms = {"base_url": base_url, "username": "wms_user", "password": "wms_password"}
+    settings = load_settings(
+        env_file=None, wms={**wms, "page_size": 1250}, sink={"url": database_url}
+    ).unwrap()
+    container = build_container(settings)
+    started = time.perf_counter()
+    result = container.sync().run(SyncMode(mode), ["allocation"])
+    seconds = time.perf_counter() - started
+    container.shutdown_resources()
+    print(f"gruponos {mode}: {seconds:.2f} s in the sync, ok={is_successful(result)}")
+    sys.exit(0 if is_successful(result) else 1)
+
+
+if __name__ == "__main__":
+    main()
