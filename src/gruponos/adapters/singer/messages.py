@@ -101,6 +101,15 @@ def state_line(value: Mapping[str, Any]) -> bytes:
     return dumps({"type": "STATE", "value": value})
 
 
+def target_state_line(value: Mapping[str, Any]) -> bytes:
+    """What a *target* prints for a committed state: the bare value, one JSON per line.
+
+    That is the Singer convention Meltano (and singer-python's ``emit_state``) rely on: the
+    runner stores each line it reads from the target's stdout as the pipeline's state.
+    """
+    return dumps(value)
+
+
 def _stream(body: Mapping[str, Any], number: int) -> str:
     stream = body.get("stream")
     if not isinstance(stream, str) or not stream:

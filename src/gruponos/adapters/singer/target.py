@@ -5,8 +5,9 @@
 - RECORD: normalized like a WMS record (see :mod:`~gruponos.adapters.singer.stream_plan`); invalid
   ones go to the sink's quarantine with the reason, never silently dropped.
 - Every ``batch_size`` buffered records (all streams together) one batch per stream is written,
-  each in its own transaction; then the newest STATE received so far is emitted on stdout. A STATE
-  is therefore only emitted after every record that preceded it is committed.
+  each in its own transaction; then the value of the newest STATE received so far is printed on
+  stdout (the bare value, as Meltano expects). A state is therefore only emitted after every
+  record that preceded it is committed.
 - ``load_method``: ``upsert`` (monotonic by ``MOD_TS``), ``append-only`` (every version is also
   kept in ``<TABLE>_HIST``; the sink is opened with history), ``overwrite`` (rows not received in
   this run are soft-deleted once the input ended cleanly).
@@ -36,7 +37,7 @@ from gruponos.adapters.singer.messages import (
     SchemaMessage,
     StateMessage,
     parse_line,
-    state_line,
+    target_state_line,
 )
 from gruponos.adapters.singer.stream_plan import StreamPlan, plan_stream
 from gruponos.application.errors import SinkError
@@ -260,7 +261,7 @@ class SingerTarget:
     def _emit_state(self) -> None:
         if self._pending_state is None:
             return
-        self._out.write(state_line(self._pending_state))
+        self._out.write(target_state_line(self._pending_state))
         self._out.flush()
         self._pending_state = None
         self._states += 1

@@ -188,15 +188,16 @@ class MeltanoStateStore:
         return self._guarded(work)
 
     def save(self, key: StateKey, checkpoint: Checkpoint) -> IOResult[None, StateError]:
-        # Read-modify-write of the whole state id: other entities' bookmarks are kept.
+        # ``meltano state merge`` deep-merges: only this entity's bookmark keys change, other
+        # entities' bookmarks (and anything a tap keeps beside ours) stay; one CLI call.
         def work() -> StateError | None:
-            singer = self._get()
-            if isinstance(singer, StateError):
-                return singer
-            bookmarks = singer.setdefault("bookmarks", {})
-            bookmark = bookmarks.setdefault(key.entity, {})
+            bookmark: dict[str, Any] = {}
             self._apply(key, bookmark, checkpoint)
-            return self._set(singer)
+            if not bookmark:
+                return None
+            body = orjson.dumps({"singer_state": {"bookmarks": {key.entity: bookmark}}}).decode()
+            out = self._call("state.save_failed", "merge", self.state_id, body)
+            return out if isinstance(out, StateError) else None
 
         return self._guarded(work)
 
