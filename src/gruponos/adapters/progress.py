@@ -21,8 +21,8 @@ _STATUS_STYLE = {"succeeded": "green", "failed": "red", "rejected": "yellow"}
 class RichProgressObserver:
     """Draws the progress of a sync run on ``stream`` (stderr by default)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.console = Console(file=stream, stderr=stream is None)
+    def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
+        self.console = Console(file=stream, stderr=stream is None, width=width)
         self._progress = Progress(
             SpinnerColumn(finished_text="•"),
             TextColumn("[bold]{task.description:<12}"),
