@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from gruponos.application.ports import SyncEvent
 
@@ -25,11 +25,10 @@ class RichProgressObserver:
         self.console = Console(file=stream, stderr=stream is None, width=width)
         self._progress = Progress(
             SpinnerColumn(finished_text="•"),
-            TextColumn("[bold]{task.description:<12}"),
-            BarColumn(bar_width=24),
+            TextColumn("[bold]{task.description:<11}"),
             TextColumn(
-                "{task.fields[records]:>9,} records  {task.fields[pages]:>5} pages  "
-                "{task.fields[rate]:>8,.0f} rec/s  {task.fields[retries]} retries  "
+                "{task.fields[records]:>9,} records {task.fields[pages]:>4} pages "
+                "{task.fields[rate]:>7,.0f} rec/s {task.fields[retries]} retries "
                 "{task.fields[status]}"
             ),
             TimeElapsedColumn(),
