@@ -6,6 +6,8 @@ The default test run (``nox -s tests``) needs the local PostgreSQL (127.0.0.1:54
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -68,3 +70,37 @@ def bench(session: nox.Session) -> None:
     """
     _install(session)
     session.run("python", "benchmarks/pipeline_bench.py", *session.posargs)
+
+
+# Pinned so the session is reproducible; each tool gets its own virtualenv (Meltano's and the
+# Singer SDK's dependencies must not meet gruponos' in one environment).
+MELTANO_TOOLS = {
+    "meltano": "meltano==4.4.1",
+    "target-jsonl": "target-jsonl==0.1.4",
+    "tap-rest-api-msdk": "tap-rest-api-msdk==1.4.2",
+}
+
+
+@nox.session(python=PYTHON)
+def meltano(session: nox.Session) -> None:
+    """Meltano end to end against the simulator (install, run, gruponos sync with the Meltano
+    state, run again, full sync) and Singer interop with third-party plugins (meltano/e2e.py)."""
+    _install(session)
+    tools = Path(session.create_tmp()) / "tools"
+    executables: list[str] = []
+    for name, requirement in MELTANO_TOOLS.items():
+        venv = tools / name
+        exe = venv / "bin" / name
+        if not exe.exists():
+            session.run("python", "-m", "venv", str(venv))
+            session.run(
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                requirement,
+                external=True,
+            )
+        executables += [f"--{name}", str(exe)]
+    session.run("python", "meltano/e2e.py", *executables)

@@ -8,8 +8,9 @@ The sink keys every table by an integer ``ID`` and orders versions by a ``MOD_TS
   key values (SHA-256 of their JSON); the key properties stay in their own columns. A property
   named ``id`` that is not the integer key is stored as ``src_id``.
 - ``MOD_TS`` is the replication key (``bookmark_properties[0]``) when it is a ``date-time``; else
-  the record's ``time_extracted`` (or the time the target read it): last write wins. A
-  ``mod_ts`` property that is not the replication key is stored as ``src_mod_ts``.
+  a ``date-time`` property named ``mod_ts``; else the record's ``time_extracted`` (or the time
+  the target read it): last write wins. A ``mod_ts`` property that does not give ``MOD_TS`` is
+  stored as ``src_mod_ts``.
 - JSON-schema types become column types: ``integer`` -> integer, ``number`` or a string with
   format ``singer.decimal``/``decimal`` -> exact decimal, ``date-time`` -> UTC instant, ``date``
   -> date, ``boolean`` -> boolean, ``object``/``array``/mixed -> JSON text, other strings -> text
@@ -148,13 +149,11 @@ def plan_stream(
         for name, spec in properties.items()
     }
     native = tuple(key_properties) == (PRIMARY_KEY,) and types[PRIMARY_KEY][0] is FieldType.INTEGER
-    replication = bookmark_properties[0] if bookmark_properties else None
-    mod_ts_source = (
-        replication
-        if replication is not None
-        and replication in types
-        and types[replication][0] is FieldType.DATETIME
-        else None
+    # MOD_TS: the declared replication key if it is an instant, else the stream's own
+    # ``mod_ts`` instant (a full-table WMS stream declares none), else time_extracted.
+    candidates = [*bookmark_properties[:1], REPLICATION_KEY]
+    mod_ts_source = next(
+        (c for c in candidates if c in types and types[c][0] is FieldType.DATETIME), None
     )
     renames: dict[str, str] = {}
     if not native and PRIMARY_KEY in properties:
