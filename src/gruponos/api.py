@@ -90,7 +90,7 @@ def run_with_retries(
     remaining = list(entities)
     for attempt in range(retries + 1):
         result = run(remaining)
-        report = _report_of(result)
+        report = report_of(result)
         if report is None:  # nothing ran (no report): nothing to combine or retry
             return result
         attempts.append(report)
@@ -118,7 +118,8 @@ def run_with_retries(
     return _combined(attempts[0], attempts[-1], [latest[e] for e in entities if e in latest])
 
 
-def _report_of(result: IOResult[SyncReport, SyncError]) -> SyncReport | None:
+def report_of(result: IOResult[SyncReport, SyncError]) -> SyncReport | None:
+    """The run's report, from a success or from a failed run's error (None: nothing ran)."""
     if is_successful(result):
         return unsafe_perform_io(result.unwrap())
     found = unsafe_perform_io(result.failure()).context.get("report")

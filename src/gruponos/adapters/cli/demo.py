@@ -18,7 +18,8 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.adapters.cli.render import print_table, stdout_console
-from gruponos.adapters.cli.sync_cmd import report_of, run_sync
+from gruponos.adapters.cli.sync_cmd import run_sync
+from gruponos.api import report_of
 from gruponos.domain.sync import SyncMode, SyncReport
 from gruponos.settings import Settings, load_settings
 from gruponos.simulator import SimulatorConfig, WmsSimulator

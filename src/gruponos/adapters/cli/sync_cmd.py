@@ -11,7 +11,7 @@ from gruponos.adapters.cli.context import CliContext, ExitCode, fail_with, pass_
 from gruponos.adapters.cli.render import print_json, print_report
 from gruponos.adapters.logs import FanOutObserver, LoggingObserver
 from gruponos.adapters.progress import RichProgressObserver
-from gruponos.api import run_with_retries
+from gruponos.api import report_of, run_with_retries
 from gruponos.application.errors import SyncError
 from gruponos.application.ports import SyncObserver
 from gruponos.domain.sync import SyncMode, SyncReport
@@ -62,13 +62,6 @@ def run_sync(
             return attempt()
         with display:
             return attempt()
-
-
-def report_of(result: IOResult[SyncReport, SyncError]) -> SyncReport | None:
-    if is_successful(result):
-        return unsafe_perform_io(result.unwrap())
-    found = unsafe_perform_io(result.failure()).context.get("report")
-    return found if isinstance(found, SyncReport) else None
 
 
 def finish(result: IOResult[SyncReport, SyncError], *, as_json: bool) -> None:
