@@ -86,7 +86,7 @@ def meltano(session: nox.Session) -> None:
     """Meltano end to end against the simulator (install, run, gruponos sync with the Meltano
     state, run again, full sync) and Singer interop with third-party plugins (meltano/e2e.py)."""
     _install(session)
-    tools = Path(session.create_tmp()) / "tools"
+    tools = Path(session.create_tmp()).resolve() / "tools"
     executables: list[str] = []
     for name, requirement in MELTANO_TOOLS.items():
         venv = tools / name

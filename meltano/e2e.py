@@ -288,6 +288,10 @@ def interop_steps(
         say("         target-gruponos holds every record of the third-party tap")
 
 
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meltano", help="meltano executable (its own virtualenv)")
@@ -304,8 +308,10 @@ def main() -> int:
         ):
             work = Path(tmp)
             if args.meltano:
-                meltano_steps(sim, args.meltano, work, env)
-            interop_steps(sim, work, env, args.target_jsonl, args.tap_rest_api_msdk)
+                meltano_steps(sim, str(Path(args.meltano).resolve()), work, env)
+            interop_steps(
+                sim, work, env, _absolute(args.target_jsonl), _absolute(args.tap_rest_api_msdk)
+            )
     except CheckFailed as exc:
         sys.stderr.write(f"FAILED: {exc}\n")
         return 1

@@ -134,7 +134,11 @@ class SingerTarget:
             try:
                 message = parse_line(line, number)
             except MessageError as exc:
-                return IOFailure(SingerError("singer.bad_message", exc.reason, {"line": number}))
+                return IOFailure(
+                    SingerError(
+                        "singer.bad_message", f"input line {number}: {exc.reason}", {"line": number}
+                    )
+                )
             error = self._handle(message, number)
             if error is not None:
                 return IOFailure(error)
