@@ -28,7 +28,7 @@ from gruponos.adapters.singer.target import SingerTarget
 from gruponos.adapters.sql import open_sql_backend
 from gruponos.adapters.wms_http import HttpxWmsSource
 
-OK, FAILED, CONFIG, REJECTED = 0, 1, 2, 3
+FAILED, CONFIG, REJECTED = 1, 2, 3
 C = TypeVar("C", bound=BaseModel)
 
 TAP_CAPABILITIES = ("about", "catalog", "discover", "properties", "state")
