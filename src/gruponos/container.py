@@ -127,16 +127,6 @@ def _sql_backend(settings: Settings) -> Iterator[SqlBackend]:
         backend.close()
 
 
-def _unavailable(what: str, setting: str) -> Any:
-    raise StartupError(
-        ConfigError(
-            "config.unavailable",
-            f"{what} is not available in this version of gruponos ({setting})",
-            {"fields": [setting]},
-        )
-    )
-
-
 def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
     zone = settings.wms.default_timezone
     return SyncOptions(

@@ -145,7 +145,13 @@ class StateSettings(_Section):
     kind: Literal["sink", "file", "meltano"] = "sink"
     path: Path = Path("gruponos-state.json")
     meltano_project_dir: Path = Path("meltano")
-    meltano_state_id: str | None = None
+    meltano_state_id: str | None = Field(
+        None,
+        description="Meltano state id <env>:<extractor>-to-<loader>; default: the dev local job",
+    )
+    meltano_executable: str = Field(
+        "meltano", description="the meltano command (name on PATH or path)"
+    )
 
 
 class SyncSettings(_Section):

@@ -239,6 +239,7 @@ def meltano_state_store(settings: Settings) -> MeltanoStateStore:
     return MeltanoStateStore(
         state.meltano_project_dir,
         state_id,
+        executable=state.meltano_executable,
         full_pipeline=settings.sync.full_pipeline,
         incremental_pipeline=settings.sync.incremental_pipeline,
     )
