@@ -32,7 +32,10 @@ def test_full_then_incremental_then_full_keeps_the_target_equal_to_the_wms(
     deleted = sim.delete("allocation", 3)
     incremental = cli("sync", "incremental", "--json")
     assert incremental.exit_code == 0, incremental.output
-    # no incremental bookmark yet: the first incremental run reads everything once
+    # the full pass bookmarked the incremental pipeline at the source's high-water mark
+    first = _by_entity(json.loads(incremental.stdout))
+    assert first["order_hdr"]["read"] == 7 + 1  # the changes, and the bookmark's own record
+    assert first["allocation"]["read"] == 5 + 1
     sim.touch("order_dtl", 4)
     second = json.loads(cli("sync", "incremental", "--json").stdout)
     changed = _by_entity(second)

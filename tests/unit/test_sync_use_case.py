@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.memory import InMemoryStateStore, InMemoryWms
 from gruponos.application.sync import SyncOptions
-from gruponos.domain.sync import RunStatus, StateKey, SyncMode, SyncReport
+from gruponos.domain.sync import Position, RunStatus, StateKey, SyncMode, SyncReport
 from support.fakes import World, world
 from support.records import allocation, allocation_schema
 
@@ -186,3 +187,47 @@ def test_runs_are_recorded_with_start_and_end(mode: SyncMode) -> None:
     report = _run(w, mode)
     stored = w.db.runs[report.run_id]
     assert stored.finished_at is not None and stored.totals["read"] == 3
+
+
+def test_a_complete_full_pass_bookmarks_the_incremental_pipeline() -> None:
+    w = world(_wms(20))
+    _run(w, SyncMode.FULL)
+    incremental = w.db.checkpoints[StateKey("incremental", "allocation")]
+    newest = max(w.wms.truth("allocation").items(), key=lambda item: (item[1], item[0]))
+    assert incremental.position is not None
+    assert (incremental.position.mod_ts, incremental.position.id) == (newest[1], newest[0])
+    w.wms.touch("allocation", 3)
+    report = _run(w, SyncMode.INCREMENTAL, overlap=timedelta(0))
+    assert report.entities[0].read == 2  # the change, and the bookmark's own record (>=)
+    assert _stored(w) == w.wms.truth("allocation")
+
+
+def test_records_changed_during_a_full_pass_are_caught_by_the_next_incremental() -> None:
+    w = world(_wms(30))
+
+    def churn(wms: InMemoryWms, entity: str, page: int) -> None:
+        wms.touch(entity, 1)  # already read: only an incremental sync can see this change
+        wms.insert(entity, 100 + page, **_fields(100 + page))
+
+    w.wms.between_pages = churn
+    _run(w, SyncMode.FULL)
+    w.wms.between_pages = None
+    assert _stored(w) != w.wms.truth("allocation")
+    _run(w, SyncMode.INCREMENTAL, overlap=timedelta(0))
+    assert _stored(w) == w.wms.truth("allocation")
+
+
+def test_an_incremental_bookmark_ahead_of_the_pass_is_kept() -> None:
+    w = world(_wms(5))
+    _run(w, SyncMode.INCREMENTAL)
+    w.wms.touch("allocation", 2)
+    _run(w, SyncMode.INCREMENTAL)
+    ahead = w.db.checkpoints[StateKey("incremental", "allocation")]
+    assert ahead.position is not None
+    # A full pass whose high-water mark is older than the incremental bookmark leaves it alone.
+    w.db.checkpoints[StateKey("incremental", "allocation")] = replace(
+        ahead, position=Position(ahead.position.mod_ts + timedelta(days=1), 0)
+    )
+    kept = w.db.checkpoints[StateKey("incremental", "allocation")]
+    _run(w, SyncMode.FULL)
+    assert w.db.checkpoints[StateKey("incremental", "allocation")] == kept

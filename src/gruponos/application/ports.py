@@ -19,6 +19,7 @@ from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import (
     Batch,
     Checkpoint,
+    Position,
     ReadWindow,
     StateKey,
     SyncReport,
@@ -53,6 +54,10 @@ class WmsSource(Protocol):
     def describe(self, entity: str) -> IOResult[EntitySchema, WmsError]: ...
 
     def read(self, entity: str, window: ReadWindow) -> Iterator[IOResult[Page, WmsError]]: ...
+
+    def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
+        """The newest ``(mod_ts, id)`` of the entity (``None`` when it has no records)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -191,6 +191,13 @@ class SyncEntities:
             return _with_error(report, _error_of(loaded))
         stored = unsafe_perform_io(loaded.unwrap())
         checkpoint, window = self._start(run_id, mode, stored)
+        if mode is SyncMode.FULL and checkpoint.generation == run_id:
+            # A new pass: note where the source stands, so the incremental pipeline can start
+            # there once the pass is complete instead of re-reading everything.
+            newest = self._source.latest(entity)
+            if not is_successful(newest):
+                return _with_error(report, _error_of(newest))
+            checkpoint = replace(checkpoint, high_water=unsafe_perform_io(newest.unwrap()))
         normalizer = RecordNormalizer(schema, self._options.normalize)
         writer = _BatchWriter(self, run_id, key, checkpoint, report)
         pages = self._source.read(entity, window)
@@ -256,7 +263,33 @@ class SyncEntities:
         saved = self._state.save(key, done)
         if not is_successful(saved):
             return _with_error(report, _error_of(saved))
+        bookmarked = self._bookmark_incremental(key.entity, done)
+        if not is_successful(bookmarked):
+            return _with_error(report, _error_of(bookmarked))
         return replace(report, deleted=unsafe_perform_io(deleted.unwrap()), checkpoint=done)
+
+    def _bookmark_incremental(self, entity: str, done: Checkpoint) -> IOResult[None, StateError]:
+        """After a complete pass, start the incremental pipeline at the pass's high-water mark.
+
+        Every record changed after the pass started has a later ``mod_ts`` than the mark, and
+        the pass itself loaded every record as it was then or newer; so the incremental sync
+        loses nothing by starting there (less the overlap). A bookmark already ahead is kept.
+        """
+        if done.high_water is None:
+            return IOSuccess(None)
+        key = StateKey(self._options.incremental_pipeline, entity)
+        current = self._state.load(key)
+        if not is_successful(current):
+            return current.map(lambda _: None)
+        stored = unsafe_perform_io(current.unwrap())
+        if (
+            stored is not None
+            and stored.position is not None
+            and stored.position >= done.high_water
+        ):
+            return IOSuccess(None)
+        base = stored or Checkpoint(SyncMode.INCREMENTAL)
+        return self._state.save(key, replace(base, position=done.high_water))
 
     # -- helpers ----------------------------------------------------------------------------
 

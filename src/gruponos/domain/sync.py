@@ -46,7 +46,9 @@ class Checkpoint:
 
     - incremental: ``position`` is the newest ``(mod_ts, id)`` committed;
     - full: ``generation`` names the full pass (its first run id), ``last_id`` the highest id
-      committed in that pass, and ``complete`` whether the pass finished (soft deletes done).
+      committed in that pass, ``complete`` whether the pass finished (soft deletes done), and
+      ``high_water`` the source's newest ``(mod_ts, id)`` when the pass started: everything
+      changed after it has a later ``mod_ts``, so an incremental sync can start there.
     """
 
     mode: SyncMode
@@ -54,6 +56,7 @@ class Checkpoint:
     generation: str | None = None
     last_id: int | None = None
     complete: bool = False
+    high_water: Position | None = None
 
     def advanced_to(self, position: Position | None, last_id: int | None) -> Checkpoint:
         """The checkpoint moved forward, never backward."""
@@ -74,25 +77,35 @@ class Checkpoint:
             "generation": self.generation,
             "last_id": self.last_id,
             "complete": self.complete,
+            "high_water": _position_json(self.high_water),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
         """Inverse of :meth:`to_json`; raises ``ValueError``/``KeyError`` on a corrupt document."""
-        position = None
-        if data.get("mod_ts") is not None:
-            mod_ts = datetime.fromisoformat(str(data["mod_ts"]))
-            if mod_ts.tzinfo is None:
-                raise ValueError("checkpoint mod_ts has no UTC offset")
-            position = Position(mod_ts, int(data["id"]))
         last_id = data.get("last_id")
+        high_water = data.get("high_water")
         return cls(
             mode=SyncMode(data["mode"]),
-            position=position,
+            position=_position_from(data),
             generation=data.get("generation"),
             last_id=None if last_id is None else int(last_id),
             complete=bool(data.get("complete", False)),
+            high_water=_position_from(high_water) if isinstance(high_water, Mapping) else None,
         )
+
+
+def _position_json(position: Position | None) -> dict[str, Any] | None:
+    return None if position is None else {"mod_ts": position.mod_ts.isoformat(), "id": position.id}
+
+
+def _position_from(data: Mapping[str, Any]) -> Position | None:
+    if data.get("mod_ts") is None:
+        return None
+    mod_ts = datetime.fromisoformat(str(data["mod_ts"]))
+    if mod_ts.tzinfo is None:
+        raise ValueError("checkpoint mod_ts has no UTC offset")
+    return Position(mod_ts, int(data["id"]))
 
 
 @dataclass(frozen=True, slots=True)

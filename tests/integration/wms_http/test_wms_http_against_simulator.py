@@ -198,6 +198,24 @@ def test_the_other_port_methods() -> None:
         assert unsafe_perform_io(source.fetch_one(ENTITY, 10**9).unwrap()) is None
 
 
+def test_latest_is_the_newest_position_and_moves_with_changes() -> None:
+    with simulator() as sim, client(sim) as source:
+        newest = max((ts, rid) for rid, ts in sim.truth(ENTITY).items())
+        latest = unsafe_perform_io(source.latest(ENTITY).unwrap())
+        assert latest is not None
+        assert (latest.mod_ts, latest.id) == newest
+        (touched,) = sim.touch(ENTITY, 1)
+        moved = unsafe_perform_io(source.latest(ENTITY).unwrap())
+        assert moved is not None
+        assert moved.id == touched
+        assert moved > latest
+
+
+def test_latest_of_an_empty_filter_is_none() -> None:
+    with simulator() as sim, client(sim, extra_filters={"status_id": "-1"}) as source:
+        assert unsafe_perform_io(source.latest(ENTITY).unwrap()) is None
+
+
 # -- faults -----------------------------------------------------------------------------------
 
 TRANSIENT = [

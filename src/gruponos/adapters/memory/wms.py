@@ -16,7 +16,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import Page
 from gruponos.domain.schema import EntitySchema
-from gruponos.domain.sync import FullWindow, IncrementalWindow, ReadWindow
+from gruponos.domain.sync import FullWindow, IncrementalWindow, Position, ReadWindow
 
 Hook = Callable[["InMemoryWms", str, int], None]
 
@@ -110,6 +110,10 @@ class InMemoryWms:
                 after = (_instant(last["mod_ts"]), int(last["id"]))
             if len(rows) < self.page_size:
                 return
+
+    def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
+        truth = self.truth(entity)
+        return IOSuccess(max((Position(ts, rid) for rid, ts in truth.items()), default=None))
 
     def close(self) -> None:
         """Nothing to release."""

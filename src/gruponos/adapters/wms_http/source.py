@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -32,7 +33,7 @@ from gruponos.adapters.wms_http.urls import (
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import Page
 from gruponos.domain.schema import EntitySchema, schema_from_describe
-from gruponos.domain.sync import FullWindow, ReadWindow
+from gruponos.domain.sync import FullWindow, Position, ReadWindow
 
 log = structlog.get_logger(__name__)
 
@@ -171,6 +172,35 @@ class HttpxWmsSource:
             if count is not None
             else IOFailure(_malformed("the page has no result_count", url, entity))
         )
+
+    def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
+        """The newest ``(mod_ts, id)``: one row ordered ``-mod_ts,-id`` (``None`` on the 404)."""
+        if not is_entity_name(entity):
+            return IOFailure(_bad_entity(entity))
+        params = {
+            **self._config.extra_filters,
+            "ordering": "-mod_ts,-id",
+            "fields": "id,mod_ts",
+            "page_mode": PageMode.PAGED.value,
+            "page_size": "1",
+        }
+        url = entity_url(self._config.api_root, entity)
+        fetched = self._fetcher.get_json(url, params, entity=entity, empty_on_404=True)
+        if isinstance(fetched, WmsError):
+            return IOFailure(fetched)
+        if fetched.body is None:
+            return IOSuccess(None)
+        try:
+            results = parse_envelope(fetched.body).records
+            if not results:
+                return IOSuccess(None)
+            newest = results[0]
+            mod_ts = datetime.fromisoformat(str(newest["mod_ts"]))
+            if mod_ts.tzinfo is None:
+                raise MalformedBody("mod_ts has no UTC offset")
+            return IOSuccess(Position(mod_ts.astimezone(UTC), int(newest["id"])))
+        except (MalformedBody, KeyError, TypeError, ValueError) as exc:
+            return IOFailure(_malformed(f"bad newest record: {exc}", url, entity))
 
     def fetch_one(
         self, entity: str, record_id: int
