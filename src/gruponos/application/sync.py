@@ -44,6 +44,7 @@ from gruponos.application.ports import (
 from gruponos.domain.consistency import missing_references
 from gruponos.domain.errors import RecordRejected
 from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
+from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import (
     Batch,
     Checkpoint,
@@ -178,26 +179,10 @@ class SyncEntities:
         self, run_id: str, mode: SyncMode, key: StateKey, report: EntityReport
     ) -> EntityReport:
         entity = key.entity
-        described = self._source.describe(entity)
-        if not is_successful(described):
-            return _with_error(report, _error_of(described))
-        schema = unsafe_perform_io(described.unwrap())
-        if not self._options.dry_run:
-            prepared = self._sink.prepare(schema)
-            if not is_successful(prepared):
-                return _with_error(report, _error_of(prepared))
-        loaded = self._state.load(key)
-        if not is_successful(loaded):
-            return _with_error(report, _error_of(loaded))
-        stored = unsafe_perform_io(loaded.unwrap())
-        checkpoint, window = self._start(run_id, mode, stored)
-        if mode is SyncMode.FULL and checkpoint.generation == run_id:
-            # A new pass: note where the source stands, so the incremental pipeline can start
-            # there once the pass is complete instead of re-reading everything.
-            newest = self._source.latest(entity)
-            if not is_successful(newest):
-                return _with_error(report, _error_of(newest))
-            checkpoint = replace(checkpoint, high_water=unsafe_perform_io(newest.unwrap()))
+        begun = self._begin(run_id, mode, key)
+        if isinstance(begun, PortError):
+            return _with_error(report, begun)
+        schema, checkpoint, window = begun
         normalizer = RecordNormalizer(schema, self._options.normalize)
         writer = _BatchWriter(self, run_id, key, checkpoint, report)
         pages = self._source.read(entity, window)
@@ -240,6 +225,31 @@ class SyncEntities:
                 ),
             )
         return replace(report, status=RunStatus.SUCCEEDED)
+
+    def _begin(
+        self, run_id: str, mode: SyncMode, key: StateKey
+    ) -> tuple[EntitySchema, Checkpoint, ReadWindow] | PortError:
+        """Describe, prepare the table, load the checkpoint and decide the read window."""
+        described = self._source.describe(key.entity)
+        if not is_successful(described):
+            return _error_of(described)
+        schema = unsafe_perform_io(described.unwrap())
+        if not self._options.dry_run:
+            prepared = self._sink.prepare(schema)
+            if not is_successful(prepared):
+                return _error_of(prepared)
+        loaded = self._state.load(key)
+        if not is_successful(loaded):
+            return _error_of(loaded)
+        checkpoint, window = self._start(run_id, mode, unsafe_perform_io(loaded.unwrap()))
+        if mode is SyncMode.FULL and checkpoint.generation == run_id:
+            # A new pass: note where the source stands, so the incremental pipeline can start
+            # there once the pass is complete instead of re-reading everything.
+            newest = self._source.latest(key.entity)
+            if not is_successful(newest):
+                return _error_of(newest)
+            checkpoint = replace(checkpoint, high_water=unsafe_perform_io(newest.unwrap()))
+        return schema, checkpoint, window
 
     def _start(
         self, run_id: str, mode: SyncMode, stored: Checkpoint | None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
