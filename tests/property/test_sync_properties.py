@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.memory import InMemorySink, InMemoryWms
+from gruponos.adapters.memory.wms import Hook
 from gruponos.application.sync import SyncOptions
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.sync import Batch, Position, StateKey, SyncMode
@@ -27,6 +28,32 @@ KEY = StateKey("incremental", "allocation")
 change = st.tuples(
     st.sampled_from(["touch", "insert", "none"]), st.integers(min_value=0, max_value=10**6)
 )
+
+
+def _changing_source(
+    initial: int, page_size: int, changes: list[list[tuple[str, int]]]
+) -> tuple[InMemoryWms, Hook]:
+    """A source with ``initial`` records, and a hook that applies ``changes[k]`` before page k+2.
+
+    The burst is bounded: an endless stream of inserts would be chased forever by any reader.
+    """
+    wms = InMemoryWms({"allocation": allocation_schema()}, page_size=page_size)
+    for i in range(1, initial + 1):
+        wms.insert("allocation", i, alloc_qty=str(i))
+    next_id = [initial + 1]
+
+    def churn(source: InMemoryWms, entity: str, page: int) -> None:
+        for kind, pick in changes[page - 2] if page - 2 < len(changes) else []:
+            ids = sorted(source.records[entity])
+            if kind == "touch" and ids:
+                source.touch(entity, ids[pick % len(ids)], alloc_qty=str(pick))
+            elif kind == "delete" and ids:
+                source.delete(entity, ids[pick % len(ids)])
+            elif kind == "insert":
+                source.insert(entity, next_id[0], alloc_qty="1")
+                next_id[0] += 1
+
+    return wms, churn
 
 
 @settings(max_examples=200, deadline=None)
@@ -48,20 +75,7 @@ def test_interrupted_incremental_sync_under_change_converges(
     overlap_ms: int,
     state_in_sink: bool,
 ) -> None:
-    wms = InMemoryWms({"allocation": allocation_schema()}, page_size=page_size)
-    for i in range(1, initial + 1):
-        wms.insert("allocation", i, alloc_qty=str(i))
-    next_id = [initial + 1]
-
-    def churn(source: InMemoryWms, entity: str, page: int) -> None:
-        # A bounded burst of changes: an endless stream of inserts would be chased forever.
-        for kind, pick in changes[page - 2] if page - 2 < len(changes) else []:
-            ids = sorted(source.records[entity])
-            if kind == "touch" and ids:
-                source.touch(entity, ids[pick % len(ids)], alloc_qty=str(pick))
-            elif kind == "insert":
-                source.insert(entity, next_id[0], alloc_qty="1")
-                next_id[0] += 1
+    wms, churn = _changing_source(initial, page_size, changes)
 
     w = world(wms, state_in_sink=state_in_sink)
     options = SyncOptions(batch_size=batch_size, overlap=timedelta(milliseconds=overlap_ms))
@@ -147,21 +161,7 @@ def test_full_pass_under_change_then_incremental_converges(
     """A full pass (changed under it, maybe interrupted and resumed) bookmarks the incremental
     pipeline so that the next incremental sync, reading only from the bookmark, converges;
     a further quiet full pass soft-deletes exactly what the source deleted."""
-    wms = InMemoryWms({"allocation": allocation_schema()}, page_size=page_size)
-    for i in range(1, initial + 1):
-        wms.insert("allocation", i, alloc_qty=str(i))
-    next_id = [initial + 1]
-
-    def churn(source: InMemoryWms, entity: str, page: int) -> None:
-        for kind, pick in changes[page - 2] if page - 2 < len(changes) else []:
-            ids = sorted(source.records[entity])
-            if kind == "touch" and ids:
-                source.touch(entity, ids[pick % len(ids)], alloc_qty=str(pick))
-            elif kind == "delete" and ids:
-                source.delete(entity, ids[pick % len(ids)])
-            elif kind == "insert":
-                source.insert(entity, next_id[0], alloc_qty="1")
-                next_id[0] += 1
+    wms, churn = _changing_source(initial, page_size, changes)
 
     w = world(wms)
     options = SyncOptions(batch_size=batch_size, overlap=timedelta(0))
