@@ -31,7 +31,7 @@ def tests(session: nox.Session) -> None:
     session.run(
         "pytest",
         "-m",
-        "not slow",
+        "not slow and not reliability",
         "--hypothesis-profile=ci",
         "-p",
         "no:cacheprovider",
@@ -104,3 +104,22 @@ def meltano(session: nox.Session) -> None:
             )
         executables += [f"--{name}", str(exe)]
     session.run("python", "meltano/e2e.py", *executables)
+
+
+@nox.session(python=PYTHON)
+def reliability(session: nox.Session) -> None:
+    """The reliability suite (needs the local PostgreSQL, restarts it once): faults, kill -9,
+    concurrent runs, source changes, hostile input, bad configuration, secrets. Figures go to
+    ``.reliability-results.json``; docs/reliability.md quotes them."""
+    _install(session, "test")
+    session.run(
+        "pytest",
+        "tests/reliability",
+        "-m",
+        "reliability",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "log_cli=false",
+        *session.posargs,
+    )
