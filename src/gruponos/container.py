@@ -84,6 +84,8 @@ def wms_client_config(settings: Settings) -> WmsClientConfig:
             page_mode=PageMode(wms.page_mode),
             read_timeout=wms.timeout_seconds,
             max_attempts=wms.max_attempts,
+            backoff_base=wms.backoff_seconds,
+            backoff_cap=max(wms.backoff_cap_seconds, wms.backoff_seconds),
             max_concurrency=wms.max_concurrency,
             verify_tls=wms.verify_tls,
             extra_filters=wms.filters,

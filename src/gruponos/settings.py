@@ -10,13 +10,17 @@ An invalid configuration is reported as one :class:`ConfigError` naming every ba
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,15 +34,18 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 from pydantic_settings.sources import NestedSecretsSettingsSource
 from returns.result import Failure, Result, Success
 
+from gruponos.adapters.wms_http.config import RESERVED_PARAMS
 from gruponos.application.errors import ConfigError
 
 ENV_PREFIX = "GRUPONOS_"
 _ENTITY = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_FILTER = re.compile(r"^[a-z][a-z0-9_]*!?$")
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
 _SINK_SCHEMES = {
     "sqlite": "sqlite",
@@ -77,6 +84,10 @@ class WmsSettings(_Section):
     page_mode: Literal["sequenced", "paged"] = "sequenced"
     timeout_seconds: float = Field(120.0, gt=0, le=600)
     max_attempts: int = Field(6, ge=1, le=20)
+    backoff_seconds: float = Field(
+        0.5, ge=0, le=60, description="first retry delay; doubles per attempt, with full jitter"
+    )
+    backoff_cap_seconds: float = Field(30.0, ge=0, le=600, description="longest retry delay")
     max_concurrency: int = Field(4, ge=1, le=9, description="Oracle advises < 10 per user")
     verify_tls: bool = True
     filters: dict[str, str] = Field(default_factory=dict, description="e.g. facility_id__code")
@@ -95,6 +106,17 @@ class WmsSettings(_Section):
         if parts.username or parts.password or parts.query:
             raise ValueError("must not carry credentials or a query")
         return value.rstrip("/")
+
+    @field_validator("filters")
+    @classmethod
+    def _filter_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in value if not _FILTER.match(key) or key in RESERVED_PARAMS]
+        if bad:
+            raise ValueError(
+                f"not allowed as lgfapi filters: {', '.join(map(repr, bad))} (field lookups "
+                "such as facility_id__code; paging, ordering and window parameters are gruponos')"
+            )
+        return value
 
     @field_validator("default_timezone")
     @classmethod
@@ -290,6 +312,24 @@ def load_settings(
         )
     try:
         return Success(cls(_env_file=env_file, _secrets_dir=secrets_dir, **overrides))
+    except tomllib.TOMLDecodeError as error:
+        return Failure(
+            ConfigError(
+                "config.file_invalid",
+                f"{config_file} is not valid TOML: {error}",
+                {"fields": [f"--config {config_file}: {error}"]},
+            )
+        )
+    except SettingsError as error:
+        # A structured setting (a JSON object such as wms.filters) could not be decoded.
+        fields = _undecodable(env_file) or [str(error)]
+        return Failure(
+            ConfigError(
+                "config.invalid",
+                f"{len(fields)} invalid setting(s):\n  " + "\n  ".join(fields),
+                {"fields": fields},
+            )
+        )
     except ValidationError as error:
         fields = [_describe(e) for e in error.errors(include_url=False)]
         return Failure(
@@ -299,6 +339,44 @@ def load_settings(
                 {"fields": fields},
             )
         )
+
+
+def _structured_paths(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    """Paths of settings whose environment value must be JSON (dicts and lists of sections)."""
+    paths: list[tuple[str, ...]] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths += _structured_paths(annotation, (*prefix, name))
+        elif get_origin(annotation) in (dict, list) and not any(
+            isinstance(m, NoDecode) for m in info.metadata
+        ):
+            paths.append((*prefix, name))
+    return paths
+
+
+def _undecodable(env_file: Path | None) -> list[str]:
+    """Name each JSON-valued setting whose value (environment or .env) is not valid JSON."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and env_file.is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ)  # noqa: TID251 - settings is where the environment is read
+    found = []
+    for path in _structured_paths(Settings):
+        variable = ENV_PREFIX + "__".join(path).upper()
+        raw = next((v for k, v in values.items() if k.upper() == variable), None)
+        if raw is None:
+            continue
+        try:
+            json.loads(raw)
+        except ValueError:
+            found.append(
+                f"{'.'.join(path)}: must be a JSON object, e.g. "
+                f'{{"facility_id__code": "FAC1"}} [{variable}]'
+            )
+    return found
 
 
 def _describe(error: Any) -> str:

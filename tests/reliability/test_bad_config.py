@@ -40,33 +40,8 @@ BAD = [
     ("GRUPONOS_SYNC__MAX_REJECT_RATIO", "2", "sync.max_reject_ratio"),
     ("GRUPONOS_ENTITIES", "allocation;drop", "entities"),
     ("GRUPONOS_LOG__LEVEL", "loud", "log.level"),
-    pytest.param(
-        "GRUPONOS_WMS__FILTERS",
-        '{"ordering": "id"}',
-        "wms.filters",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "product bug (minor): exit 2, but the message names the HTTP client's field "
-                "'extra_filters' ([config.invalid]), not the setting wms.filters / "
-                "GRUPONOS_WMS__FILTERS (container.wms_client_config re-raises WmsClientConfig's "
-                "ValueError as is)"
-            ),
-        ),
-    ),
-    pytest.param(
-        "GRUPONOS_WMS__FILTERS",
-        "facility=FAC1",
-        "wms.filters",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "product bug: a mapping variable that is not JSON makes pydantic-settings raise "
-                "SettingsError inside load_settings (settings.py), which nothing catches: "
-                "a traceback and exit 1 instead of 'configuration error: wms.filters' and exit 2"
-            ),
-        ),
-    ),
+    ("GRUPONOS_WMS__FILTERS", '{"ordering": "id"}', "wms.filters"),
+    ("GRUPONOS_WMS__FILTERS", "facility=FAC1", "wms.filters"),
 ]
 
 
@@ -94,17 +69,7 @@ def test_missing_required_settings_are_all_named() -> None:
 @pytest.mark.parametrize(
     "toml",
     [
-        pytest.param(
-            "[wms\npage_size = ",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "product bug: a --config file that is not valid TOML raises "
-                    "tomllib.TOMLDecodeError from pydantic-settings' TomlConfigSettingsSource "
-                    "inside load_settings (settings.py): a traceback and exit 1, not exit 2"
-                ),
-            ),
-        ),
+        "[wms\npage_size = ",
         "[wms]\npage_size = 'x'\n",
     ],
     ids=["not_toml", "wrong_type"],

@@ -41,14 +41,6 @@ def _restart_postgres() -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: SqlCore.run (adapters/sql/core.py) opens the cursor outside its try, so after "
-        "the restart psycopg's 'the connection is closed' OperationalError from conn.cursor() "
-        "escapes RunHistory.record (adapters/sql/history.py) as a traceback (exit 1, no report)"
-    ),
-)
 def test_postgres_restart_mid_run_fails_clearly_and_a_rerun_completes(pg_url: str) -> None:
     scenario = COLLECTOR.scenario("db_restart")
     sim = simulator(
@@ -70,7 +62,6 @@ def test_postgres_restart_mid_run_fails_clearly_and_a_rerun_completes(pg_url: st
         assert outcome.code in (0, 1), outcome.output[-3000:]
         if outcome.code == 1:
             scenario.failed_runs += 1
-        # last: the product bug (see the xfail reason)
         assert outcome.traceback is None, outcome.traceback
         if outcome.code == 1 and outcome.stdout.strip():
             errors = [e["error"] for e in outcome.json()["entities"] if e["error"]]

@@ -63,11 +63,14 @@ class SqlDatabase:
         work: Callable[[Any], T],
     ) -> IOResult[T, E]:
         """Run ``work(cursor)`` in one transaction: commit, or roll back and return a failure."""
-        with self.mutex, cursor_of(self.conn) as cur:
+        with self.mutex:
+            # Opening (and closing) the cursor is inside the try: on a connection the server
+            # dropped, even that raises the driver's error, which is a failure, not a crash.
             try:
-                self.dialect.begin(cur)
-                result = work(cur)
-                self.conn.commit()
+                with cursor_of(self.conn) as cur:
+                    self.dialect.begin(cur)
+                    result = work(cur)
+                    self.conn.commit()
             except self.dialect.driver_errors as exc:
                 self.rollback()
                 detail = self.dialect.error_reason(exc)
