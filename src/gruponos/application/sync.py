@@ -18,20 +18,17 @@ re-reads from the last committed position, and the monotonic upsert makes re-rea
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.application.errors import SinkError, StateError, SyncError, WmsError
+from gruponos.application.batches import BatchWriter
+from gruponos.application.errors import PortError, StateError, SyncError
 from gruponos.application.ports import (
     Clock,
     RecordSink,
@@ -41,27 +38,21 @@ from gruponos.application.ports import (
     SyncObserver,
     WmsSource,
 )
-from gruponos.domain.consistency import missing_references
-from gruponos.domain.errors import RecordRejected
-from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
+from gruponos.application.prefetch import Prefetched
+from gruponos.domain.normalize import NormalizeOptions, RecordNormalizer
 from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import (
-    Batch,
     Checkpoint,
     EntityReport,
     FullWindow,
-    Position,
     ReadWindow,
-    Rejected,
     RunStatus,
     StateKey,
     SyncMode,
     SyncReport,
-    WriteOutcome,
     incremental_window,
 )
 
-PortError = WmsError | SinkError | StateError
 T = TypeVar("T")
 
 
@@ -184,9 +175,11 @@ class SyncEntities:
             return _with_error(report, begun)
         schema, checkpoint, window = begun
         normalizer = RecordNormalizer(schema, self._options.normalize)
-        writer = _BatchWriter(self, run_id, key, checkpoint, report)
+        writer = BatchWriter(
+            self._sink, self._state, self._options, self._emit, run_id, key, checkpoint, report
+        )
         pages = self._source.read(entity, window)
-        with _Prefetched(pages, self._options.prefetch_pages) as prefetched:
+        with Prefetched(pages, self._options.prefetch_pages) as prefetched:
             for page_result in prefetched:
                 if not is_successful(page_result):
                     writer.flush()
@@ -323,232 +316,6 @@ class SyncEntities:
         data: dict[str, Any] | None = None,
     ) -> None:
         self._observer.on_event(SyncEvent(kind, run_id, entity, data or {}))
-
-
-class _BatchWriter:
-    """Accumulates normalized records and rejects; writes them with their checkpoint."""
-
-    def __init__(
-        self,
-        use_case: SyncEntities,
-        run_id: str,
-        key: StateKey,
-        checkpoint: Checkpoint,
-        report: EntityReport,
-    ) -> None:
-        self._uc = use_case
-        self._run_id = run_id
-        self._key = key
-        self.checkpoint = checkpoint
-        self.report = report
-        self.error: PortError | None = None
-        self._records: list[NormalizedRecord] = []
-        self._rejected: list[Rejected] = []
-        self._position: Position | None = None
-        self._last_id: int | None = None
-        self._read = 0  # records added since the report's ``read`` was last brought up to date
-
-    def add_page(
-        self, raws: Sequence[Any], outcomes: Sequence[NormalizedRecord | RecordRejected]
-    ) -> None:
-        """Add a page's outcomes in order, flushing every ``batch_size`` records and rejects."""
-        batch_size = self._uc._options.batch_size
-        records, rejected = self._records, self._rejected
-        for raw, outcome in zip(raws, outcomes, strict=True):
-            if type(outcome) is NormalizedRecord:
-                records.append(outcome)
-            else:
-                assert isinstance(outcome, RecordRejected)  # noqa: S101 - normalize_many's contract
-                record_id = outcome.context.get("id")
-                rejected.append(
-                    Rejected(
-                        entity=self._key.entity,
-                        record_id=None if record_id is None else str(record_id),
-                        payload=_payload(raw),
-                        reason=outcome.reason,
-                    )
-                )
-            self._read += 1
-            if len(records) + len(rejected) >= batch_size:
-                self.flush()
-        self._sync_read()
-
-    def _sync_read(self) -> None:
-        if self._read:
-            self.report = replace(self.report, read=self.report.read + self._read)
-            self._read = 0
-
-    def flush(self) -> None:
-        self._sync_read()
-        if self.error is not None or not (self._records or self._rejected):
-            return
-        uc = self._uc
-        if self._records:
-            last = self._records[-1]
-            self._position = Position(last.mod_ts, last.id)
-            self._last_id = last.id
-        checkpoint = self.checkpoint.advanced_to(
-            self._position if self.checkpoint.mode is SyncMode.INCREMENTAL else None,
-            self._last_id if self.checkpoint.mode is SyncMode.FULL else None,
-        )
-        batch = Batch(
-            entity=self._key.entity,
-            run_id=self._run_id,
-            records=tuple(self._records),
-            rejected=tuple(self._rejected),
-            generation=checkpoint.generation if checkpoint.mode is SyncMode.FULL else None,
-            state_key=self._key if uc._state.in_sink else None,
-            checkpoint=checkpoint if uc._state.in_sink else None,
-        )
-        inconsistent = self._check_references(batch)
-        if uc._options.dry_run:
-            outcome = WriteOutcome(written=0, quarantined=len(batch.rejected))
-        else:
-            written = uc._sink.write(batch)
-            if not is_successful(written):
-                self.error = _error_of(written)
-                return
-            outcome = unsafe_perform_io(written.unwrap())
-            if not uc._state.in_sink:
-                saved = uc._state.save(self._key, checkpoint)
-                if not is_successful(saved):
-                    self.error = _error_of(saved)
-                    return
-            self.checkpoint = checkpoint
-        self.report = replace(
-            self.report.add(outcome),
-            checkpoint=self.checkpoint,
-            inconsistent_references=self.report.inconsistent_references + inconsistent,
-        )
-        uc._emit(
-            "batch_written",
-            self._run_id,
-            self._key.entity,
-            {
-                "written": outcome.written,
-                "stale": outcome.stale,
-                "quarantined": outcome.quarantined,
-                "checkpoint": self.checkpoint.to_json(),
-            },
-        )
-        self._records.clear()
-        self._rejected.clear()
-
-    def _check_references(self, batch: Batch) -> int:
-        """Count child rows whose parent is not loaded; reported, never dropped."""
-        count = 0
-        for child, field, parent in self._uc._options.references:
-            if child != batch.entity or not batch.records:
-                continue
-            wanted = {r.values.get(field.upper()) for r in batch.records}
-            parent_ids = {i for i in wanted if isinstance(i, int)}
-            found = self._uc._sink.existing_ids(parent, parent_ids)
-            if not is_successful(found):
-                continue  # the parent table may not exist yet: nothing to compare against
-            missing = missing_references(
-                batch.records, field.upper(), unsafe_perform_io(found.unwrap())
-            )
-            if missing:
-                count += len(missing)
-                self._uc._emit(
-                    "warning",
-                    self._run_id,
-                    batch.entity,
-                    {
-                        "message": f"{len(missing)} {child} rows refer to unknown {parent}",
-                        "ids": sorted(missing)[:20],
-                    },
-                )
-        return count
-
-
-class _Prefetched(Generic[T]):
-    """Iterates ``items`` through a reader thread and a queue of at most ``depth`` items.
-
-    The reader fetches the next pages while the caller normalizes and writes (httpx releases the
-    GIL while it waits on the socket). Leaving the ``with`` block stops the reader and closes
-    ``items``, also when the caller stops early. ``depth`` 0 iterates in the calling thread.
-    """
-
-    _END: Any = object()
-
-    def __init__(self, items: Iterator[T], depth: int) -> None:
-        self._items = items
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if depth > 0:
-            self._thread = threading.Thread(target=self._read, name="gruponos-reader", daemon=True)
-
-    def __enter__(self) -> Iterator[T]:
-        if self._thread is None:
-            return self._items
-        self._thread.start()
-        return self._drain()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._thread is None:
-            _close(self._items)
-            return
-        self._stop.set()
-        while self._thread.is_alive():
-            try:  # unblock a reader waiting for room in the queue
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                continue
-        self._thread.join()
-
-    def _read(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put(item):
-                    return
-            self._put(self._END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
-            self._put(_Raised(exc))
-        finally:
-            _close(self._items)
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def _drain(self) -> Iterator[T]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, _Raised):
-                raise item.error
-            yield item
-
-
-@dataclass(frozen=True, slots=True)
-class _Raised:
-    error: BaseException
-
-
-def _close(items: Iterator[Any]) -> None:
-    close = getattr(items, "close", None)
-    if close is not None:
-        close()
-
-
-def _payload(raw: Any) -> str:
-    try:
-        return json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return repr(raw)
 
 
 def _error_of(result: IOResult[Any, PortError]) -> PortError:

@@ -103,7 +103,12 @@ class SqliteDialect(OnConflictDialect):
     @override
     def connect(self) -> Any:
         if self.path != MEMORY:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # reported like the driver's own "unable to open" error
+                raise sqlite3.OperationalError(
+                    f"cannot create the database folder {Path(self.path).parent}: {exc.strerror}"
+                ) from None
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 10000")
         if self.path != MEMORY:
