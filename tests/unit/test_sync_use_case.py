@@ -231,3 +231,25 @@ def test_an_incremental_bookmark_ahead_of_the_pass_is_kept() -> None:
     kept = w.db.checkpoints[StateKey("incremental", "allocation")]
     _run(w, SyncMode.FULL)
     assert w.db.checkpoints[StateKey("incremental", "allocation")] == kept
+
+
+@pytest.mark.parametrize("write_behind", [True, False])
+def test_no_batch_after_a_failed_one_commits(write_behind: bool) -> None:
+    w = world(_wms(40))
+    w.sink.fail_on_write = 2
+    options = SyncOptions(batch_size=7, write_behind=write_behind)
+    result = w.use_case(options).run(SyncMode.INCREMENTAL, ["allocation"])
+    assert unsafe_perform_io(result.failure()).code == "sync.failed"
+    assert w.sink.writes == 2  # the batches after the failed one were never attempted
+    assert sorted(w.db.live("allocation")) == list(range(1, 8))
+
+
+def test_a_bug_in_the_writer_thread_is_raised_not_hung() -> None:
+    w = world(_wms(40))
+
+    def broken(batch: object) -> object:
+        raise RuntimeError("bug in a sink")
+
+    w.sink.write = broken  # type: ignore[method-assign, assignment]
+    with pytest.raises(RuntimeError, match="bug in a sink"):
+        w.use_case(SyncOptions(batch_size=3)).run(SyncMode.FULL, ["allocation"])

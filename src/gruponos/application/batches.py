@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from returns.pipeline import is_successful
@@ -39,7 +42,16 @@ class BatchWriter:
     A batch and its checkpoint commit together when the state lives in the sink; otherwise the
     state is saved right after the batch commits. The checkpoint is the position of the batch's
     last record in read order, so it never covers anything uncommitted.
+
+    With ``options.write_behind`` the batches are written by one writer thread, in order, while
+    the caller normalizes the next pages (the database works while Python parses). At most one
+    batch waits for the writer, so memory stays bounded. After a failed write no later batch is
+    written: a later checkpoint would otherwise cover the failed batch's records. Use it as a
+    context manager: leaving the block writes what is left (unless an exception is leaving it)
+    and waits for the writer.
     """
+
+    _STOP: Any = object()
 
     def __init__(
         self,
@@ -58,14 +70,81 @@ class BatchWriter:
         self._emit = emit
         self._run_id = run_id
         self._key = key
-        self.checkpoint = checkpoint
-        self.report = report
-        self.error: PortError | None = None
         self._records: list[NormalizedRecord] = []
         self._rejected: list[Rejected] = []
         self._position: Position | None = None
         self._last_id: int | None = None
-        self._read = 0  # records added since the report's ``read`` was last brought up to date
+        # The caller's counters (read, pages, retries) and the writer's (written ... checkpoint)
+        # are kept apart and combined under the lock, so neither thread loses an update.
+        self._read_report = report
+        self._lock = threading.Lock()
+        self._written = WriteOutcome()
+        self._batches = 0
+        self._inconsistent = 0
+        self._committed = checkpoint
+        self._planned = checkpoint  # the checkpoint of the last batch handed to the writer
+        self._error: PortError | None = None
+        self._crash: BaseException | None = None
+        self._jobs: queue.Queue[Any] | None = None
+        self._thread: threading.Thread | None = None
+        if options.write_behind and not options.dry_run:
+            self._jobs = queue.Queue(maxsize=1)
+            self._thread = threading.Thread(target=self._work, name="gruponos-writer", daemon=True)
+
+    # -- the caller's side ----------------------------------------------------------------------
+
+    def __enter__(self) -> BatchWriter:
+        if self._thread is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.flush()
+        if self._jobs is not None and self._thread is not None:
+            self._jobs.put(self._STOP)
+            self._thread.join()
+        if self._crash is not None and exc_type is None:
+            raise self._crash
+
+    @property
+    def report(self) -> EntityReport:
+        """The entity's report so far: what was read, and what is committed."""
+        with self._lock:
+            written = self._written
+            return replace(
+                self._read_report,
+                written=self._read_report.written + written.written,
+                stale=self._read_report.stale + written.stale,
+                quarantined=self._read_report.quarantined + written.quarantined,
+                batches=self._read_report.batches + self._batches,
+                inconsistent_references=self._read_report.inconsistent_references
+                + self._inconsistent,
+                checkpoint=self._committed,
+            )
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint of the last committed batch."""
+        with self._lock:
+            return self._committed
+
+    @property
+    def error(self) -> PortError | None:
+        with self._lock:
+            return self._error
+
+    def page_read(self, retries: int) -> None:
+        self._read_report = replace(
+            self._read_report,
+            pages=self._read_report.pages + 1,
+            retried_requests=self._read_report.retried_requests + retries,
+        )
 
     def add_page(
         self, raws: Sequence[Any], outcomes: Sequence[NormalizedRecord | RecordRejected]
@@ -87,57 +166,81 @@ class BatchWriter:
                         reason=outcome.reason,
                     )
                 )
-            self._read += 1
             if len(records) + len(rejected) >= batch_size:
                 self.flush()
-        self._sync_read()
-
-    def _sync_read(self) -> None:
-        if self._read:
-            self.report = replace(self.report, read=self.report.read + self._read)
-            self._read = 0
+        self._read_report = replace(self._read_report, read=self._read_report.read + len(raws))
 
     def flush(self) -> None:
-        self._sync_read()
+        """Hand what has accumulated to the writer (or write it now without write-behind)."""
+        if self._crash is not None:
+            raise self._crash
         if self.error is not None or not (self._records or self._rejected):
             return
         if self._records:
             last = self._records[-1]
             self._position = Position(last.mod_ts, last.id)
             self._last_id = last.id
-        checkpoint = self.checkpoint.advanced_to(
-            self._position if self.checkpoint.mode is SyncMode.INCREMENTAL else None,
-            self._last_id if self.checkpoint.mode is SyncMode.FULL else None,
+        incremental = self._planned.mode is SyncMode.INCREMENTAL
+        checkpoint = self._planned.advanced_to(
+            self._position if incremental else None, None if incremental else self._last_id
         )
+        self._planned = checkpoint
         batch = Batch(
             entity=self._key.entity,
             run_id=self._run_id,
             records=tuple(self._records),
             rejected=tuple(self._rejected),
-            generation=checkpoint.generation if checkpoint.mode is SyncMode.FULL else None,
+            generation=None if incremental else checkpoint.generation,
             state_key=self._key if self._state.in_sink else None,
             checkpoint=checkpoint if self._state.in_sink else None,
         )
+        self._records.clear()
+        self._rejected.clear()
+        if self._jobs is not None:
+            self._jobs.put((batch, checkpoint))
+        else:
+            self._write(batch, checkpoint)
+
+    # -- the writer's side ----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        assert self._jobs is not None  # noqa: S101 - only started with a queue
+        while (job := self._jobs.get()) is not self._STOP:
+            if self._crash is not None:
+                continue  # keep draining so the caller never blocks on a full queue
+            try:
+                self._write(*job)
+            except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller's thread
+                self._crash = exc
+
+    def _write(self, batch: Batch, checkpoint: Checkpoint) -> None:
+        if self.error is not None:
+            return  # after a failed batch nothing later may commit
         inconsistent = self._check_references(batch)
         if self._options.dry_run:
             outcome = WriteOutcome(written=0, quarantined=len(batch.rejected))
         else:
             written = self._sink.write(batch)
             if not is_successful(written):
-                self.error = unsafe_perform_io(written.failure())
+                self._fail(unsafe_perform_io(written.failure()))
                 return
             outcome = unsafe_perform_io(written.unwrap())
             if not self._state.in_sink:
                 saved = self._state.save(self._key, checkpoint)
                 if not is_successful(saved):
-                    self.error = unsafe_perform_io(saved.failure())
+                    self._fail(unsafe_perform_io(saved.failure()))
                     return
-            self.checkpoint = checkpoint
-        self.report = replace(
-            self.report.add(outcome),
-            checkpoint=self.checkpoint,
-            inconsistent_references=self.report.inconsistent_references + inconsistent,
-        )
+        with self._lock:
+            if not self._options.dry_run:
+                self._committed = checkpoint
+            self._written = WriteOutcome(
+                written=self._written.written + outcome.written,
+                stale=self._written.stale + outcome.stale,
+                quarantined=self._written.quarantined + outcome.quarantined,
+            )
+            self._batches += 1
+            self._inconsistent += inconsistent
+            committed = self._committed
         self._emit(
             "batch_written",
             self._run_id,
@@ -146,11 +249,13 @@ class BatchWriter:
                 "written": outcome.written,
                 "stale": outcome.stale,
                 "quarantined": outcome.quarantined,
-                "checkpoint": self.checkpoint.to_json(),
+                "checkpoint": committed.to_json(),
             },
         )
-        self._records.clear()
-        self._rejected.clear()
+
+    def _fail(self, error: PortError) -> None:
+        with self._lock:
+            self._error = error
 
     def _check_references(self, batch: Batch) -> int:
         """Count child rows whose parent is not loaded; reported, never dropped."""

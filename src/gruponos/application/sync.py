@@ -73,6 +73,9 @@ class SyncOptions:
     #: Pages fetched ahead by a reader thread while the previous ones are normalized and
     #: written (the bound of the buffer: memory stays flat); 0 reads in the calling thread.
     prefetch_pages: int = 2
+    #: Batches are written by a writer thread while the next pages are normalized (at most one
+    #: batch waits); ``False`` writes each batch in the calling thread.
+    write_behind: bool = True
 
 
 class _NullObserver:
@@ -178,18 +181,15 @@ class SyncEntities:
         writer = BatchWriter(
             self._sink, self._state, self._options, self._emit, run_id, key, checkpoint, report
         )
+        read_error: PortError | None = None
         pages = self._source.read(entity, window)
-        with Prefetched(pages, self._options.prefetch_pages) as prefetched:
+        with Prefetched(pages, self._options.prefetch_pages) as prefetched, writer:
             for page_result in prefetched:
                 if not is_successful(page_result):
-                    writer.flush()
-                    return _with_error(writer.report, _error_of(page_result))
+                    read_error = _error_of(page_result)
+                    break  # what was read is still written: leaving the block flushes it
                 page = unsafe_perform_io(page_result.unwrap())
-                writer.report = replace(
-                    writer.report,
-                    pages=writer.report.pages + 1,
-                    retried_requests=writer.report.retried_requests + page.retries,
-                )
+                writer.page_read(page.retries)
                 writer.add_page(page.records, normalizer.normalize_many(page.records))
                 self._emit(
                     "page_read",
@@ -198,10 +198,10 @@ class SyncEntities:
                     {"records": len(page.records), "retries": page.retries, "page": page.number},
                 )
                 if writer.error is not None:
-                    return _with_error(writer.report, writer.error)
-        writer.flush()
-        if writer.error is not None:
-            return _with_error(writer.report, writer.error)
+                    break
+        error = writer.error or read_error
+        if error is not None:
+            return _with_error(writer.report, error)
         report = writer.report
         if mode is SyncMode.FULL and not self._options.dry_run:
             report = self._finish_full_pass(key, writer.checkpoint, report)
