@@ -135,6 +135,8 @@ def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
         batch_size=settings.sync.batch_size,
         overlap=settings.sync.overlap,
         max_reject_ratio=settings.sync.max_reject_ratio,
+        prefetch_pages=settings.sync.prefetch_pages,
+        write_behind=settings.sync.write_behind,
         dry_run=dry_run,
         normalize=NormalizeOptions(default_tz=ZoneInfo(zone) if zone else None),
         full_pipeline=settings.sync.full_pipeline,

@@ -180,6 +180,12 @@ class SyncSettings(_Section):
     batch_size: int = Field(5000, ge=1, le=100_000)
     overlap_seconds: float = Field(300.0, ge=0, description="incremental re-read window")
     max_reject_ratio: float = Field(0.05, ge=0, le=1)
+    prefetch_pages: int = Field(
+        2, ge=0, le=16, description="pages fetched ahead by a reader thread (0: no reader thread)"
+    )
+    write_behind: bool = Field(
+        default=True, description="write batches in a writer thread while the next pages are read"
+    )
     full_pipeline: str = Field("full", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     incremental_pipeline: str = Field("incremental", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
 

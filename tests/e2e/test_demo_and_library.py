@@ -85,7 +85,9 @@ def test_api_retries_resume_from_the_checkpoint(tmp_path: Path) -> None:
                 "max_attempts": 2,
             },
             sink={"url": f"sqlite:///{tmp_path / 'api.db'}"},
-            sync={"batch_size": 100},
+            # One thread: the fault is forced right after the first commit, so no page may have
+            # been fetched ahead of it (a reader thread could have fetched them all already).
+            sync={"batch_size": 100, "prefetch_pages": 0, "write_behind": False},
         ).unwrap()
         observer = FailAfterFirstBatch(sim)
         result = gruponos.sync(
