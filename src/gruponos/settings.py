@@ -40,12 +40,12 @@ from pydantic_settings import (
 from pydantic_settings.sources import NestedSecretsSettingsSource
 from returns.result import Failure, Result, Success
 
-from gruponos.adapters.wms_http.config import RESERVED_PARAMS
+from gruponos.adapters.sql.url import mask_url
+from gruponos.adapters.wms_http.config import FILTER_KEY, RESERVED_PARAMS
 from gruponos.application.errors import ConfigError
 
 ENV_PREFIX = "GRUPONOS_"
 _ENTITY = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
-_FILTER = re.compile(r"^[a-z][a-z0-9_]*!?$")
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
 _SINK_SCHEMES = {
     "sqlite": "sqlite",
@@ -110,7 +110,7 @@ class WmsSettings(_Section):
     @field_validator("filters")
     @classmethod
     def _filter_names(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [key for key in value if not _FILTER.match(key) or key in RESERVED_PARAMS]
+        bad = [key for key in value if not FILTER_KEY.match(key) or key in RESERVED_PARAMS]
         if bad:
             raise ValueError(
                 f"not allowed as lgfapi filters: {', '.join(map(repr, bad))} (field lookups "
@@ -403,12 +403,5 @@ def _describe(error: Any) -> str:
 def masked(settings: Settings) -> dict[str, Any]:
     """The settings as a JSON-able dict with every secret (and URL password) masked."""
     data = settings.model_dump(mode="json")
-    data["sink"]["url"] = _mask_url(settings.sink.url)
+    data["sink"]["url"] = mask_url(settings.sink.url)
     return data
-
-
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":**********@", 1)
-    return url

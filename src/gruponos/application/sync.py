@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
@@ -52,8 +52,6 @@ from gruponos.domain.sync import (
     SyncReport,
     incremental_window,
 )
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,12 @@
 """In-memory adapters for every port: first-class fakes for tests, examples and dry runs."""
 
 from gruponos.adapters.memory.clock import ManualClock
-from gruponos.adapters.memory.sink import InMemoryDatabase, InMemoryRunHistory, InMemorySink
+from gruponos.adapters.memory.sink import (
+    InMemoryDatabase,
+    InMemoryRunHistory,
+    InMemorySink,
+    InMemorySinkState,
+)
 from gruponos.adapters.memory.state import InMemoryStateStore
 from gruponos.adapters.memory.wms import InMemoryWms
 
@@ -9,6 +14,7 @@ __all__ = [
     "InMemoryDatabase",
     "InMemoryRunHistory",
     "InMemorySink",
+    "InMemorySinkState",
     "InMemoryStateStore",
     "InMemoryWms",
     "ManualClock",

@@ -20,7 +20,7 @@ DEFAULT_SCOPE = "urn:resource:fusion:scm:logistics:wms:lgfapi/"
 RESERVED_PARAMS = frozenset(
     {"page_mode", "page_size", "page", "cursor", "ordering", "fields", "mod_ts__gte", "id__gt"}
 )
-_FILTER_KEY = re.compile(r"^[a-z][a-z0-9_]*!?$")
+FILTER_KEY = re.compile(r"^[a-z][a-z0-9_]*!?$")
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -162,7 +162,7 @@ class WmsClientConfig:
         if not 1 <= self.max_concurrency < MAX_CONCURRENCY_LIMIT:
             problems.append(f"max_concurrency: must be within 1..{MAX_CONCURRENCY_LIMIT - 1}")
         for key in self.extra_filters:
-            if not _FILTER_KEY.match(key) or key in RESERVED_PARAMS:
+            if not FILTER_KEY.match(key) or key in RESERVED_PARAMS:
                 problems.append(f"extra_filters: {key!r} is not an allowed filter name")
         for name in self.fields or ():
             if not _FIELD_NAME.match(name):
