@@ -152,17 +152,20 @@ class BatchWriter:
         """Add a page's outcomes in order, flushing every ``batch_size`` records and rejects."""
         batch_size = self._options.batch_size
         records, rejected = self._records, self._rejected
-        for raw, outcome in zip(raws, outcomes, strict=True):
+        if len(raws) != len(outcomes):
+            raise ValueError(f"{len(outcomes)} outcomes for {len(raws)} records")
+        # ``raws`` is only indexed for a reject: a page still in JSON text stays undecoded.
+        for index, outcome in enumerate(outcomes):
             if type(outcome) is NormalizedRecord:
                 records.append(outcome)
             else:
-                assert isinstance(outcome, RecordRejected)  # noqa: S101 - normalize_many's contract
+                assert isinstance(outcome, RecordRejected)  # noqa: S101 - normalize_page's contract
                 record_id = outcome.context.get("id")
                 rejected.append(
                     Rejected(
                         entity=self._key.entity,
                         record_id=None if record_id is None else str(record_id),
-                        payload=_payload(raw),
+                        payload=_payload(raws[index]),
                         reason=outcome.reason,
                     )
                 )

@@ -188,7 +188,7 @@ class SyncEntities:
                     break  # what was read is still written: leaving the block flushes it
                 page = unsafe_perform_io(page_result.unwrap())
                 writer.page_read(page.retries)
-                writer.add_page(page.records, normalizer.normalize_many(page.records))
+                writer.add_page(page.records, normalizer.normalize_page(page.records))
                 self._emit(
                     "page_read",
                     run_id,

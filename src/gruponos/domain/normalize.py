@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -29,6 +29,7 @@ from returns.result import Failure, Result, Success
 
 from gruponos.domain.errors import FieldProblem, RecordRejected
 from gruponos.domain.naming import sql_identifier
+from gruponos.domain.pages import JsonRecords, compile_page_decoder
 from gruponos.domain.schema import (
     PRIMARY_KEY,
     REPLICATION_KEY,
@@ -366,6 +367,7 @@ class RecordNormalizer:
             and f.name.endswith(self.options.non_negative_suffixes)
         )
         self._fast = _compile_fast_path(schema, self.options)
+        self._page_decoder = compile_page_decoder(schema, self.options)
 
     def _step_for(self, field: SourceField) -> _Step:
         column = sql_identifier(field.name)
@@ -410,6 +412,19 @@ class RecordNormalizer:
             else:
                 out.append(record)
         return out
+
+    def normalize_page(self, records: Sequence[Any]) -> list[NormalizedRecord | RecordRejected]:
+        """Normalize a page: one outcome per record, in order, as :meth:`normalize_many`.
+
+        A page still in JSON text (:class:`~gruponos.domain.pages.JsonRecords`) is decoded and
+        validated in one compiled call when every record is well-formed; otherwise, and for
+        pages of dicts, record by record.
+        """
+        if type(records) is JsonRecords:
+            outcomes = self._page_decoder(records.raw)
+            if outcomes is not None:
+                return outcomes
+        return self.normalize_many(records)
 
     def _planned(self, raw: Any) -> Result[NormalizedRecord, RecordRejected]:
         if not isinstance(raw, Mapping):

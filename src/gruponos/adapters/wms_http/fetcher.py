@@ -67,11 +67,16 @@ class Fetcher:
         *,
         entity: str | None,
         empty_on_404: bool = False,
+        parse: Callable[[bytes], Any] = parse_json,
     ) -> Fetched | WmsError:
+        """GET ``url``; ``parse`` turns a 2xx body into ``Fetched.body`` (``MalformedBody``: the
+        body is retried like a transient failure)."""
         attempts = self._policy.max_attempts
         last = _Retryable("none")
         for attempt in range(1, attempts + 1):
-            outcome = self._attempt(url, params, entity, attempt, empty_on_404=empty_on_404)
+            outcome = self._attempt(
+                url, params, entity, attempt, empty_on_404=empty_on_404, parse=parse
+            )
             if isinstance(outcome, Fetched):  # its retries: a 401 answered by a token refresh
                 return Fetched(outcome.body, outcome.status, attempt - 1 + outcome.retries)
             if isinstance(outcome, WmsError):
@@ -101,6 +106,7 @@ class Fetcher:
         attempt: int,
         *,
         empty_on_404: bool,
+        parse: Callable[[bytes], Any],
     ) -> Fetched | WmsError | _Retryable:
         try:
             with self._slots:
@@ -124,7 +130,7 @@ class Fetcher:
         reauthenticated = len(response.history)  # the 401 BearerAuth retried with a new token
         if 200 <= status < 300:
             try:
-                return Fetched(parse_json(response.content), status, reauthenticated)
+                return Fetched(parse(response.content), status, reauthenticated)
             except MalformedBody as exc:
                 return _Retryable(f"{MALFORMED}: {exc}", status=status)
         if status == 404 and empty_on_404:

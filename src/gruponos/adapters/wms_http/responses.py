@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from gruponos.application.errors import WmsError
+from gruponos.domain.pages import JsonRecords
 
 #: Non-retryable statuses and their error codes (404 only where it is not an empty result).
 STATUS_CODES = {
@@ -53,6 +55,64 @@ def parse_envelope(body: Any) -> PageEnvelope:
         records,
         next_page,
         count if isinstance(count, int) and not isinstance(count, bool) else None,
+    )
+
+
+class _RawEnvelope(msgspec.Struct, gc=False):
+    """A page body with its ``results`` left as JSON text (other members are skipped)."""
+
+    results: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    next_page: Any = None
+    result_count: Any = None
+
+
+class _AnyObject(msgspec.Struct, gc=False):
+    """Any JSON object; its members are skipped, not built."""
+
+
+_RAW_ENVELOPE = msgspec.json.Decoder(_RawEnvelope)
+_OBJECTS = msgspec.json.Decoder(list[_AnyObject])
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """A syntactically valid page body; ``envelope`` is ``None`` when it is not a JSON object."""
+
+    envelope: _RawEnvelope | None
+
+
+def parse_page_json(content: bytes) -> RawPage:
+    """Check a page body's JSON syntax without building its records (retried when broken)."""
+    try:
+        return RawPage(_RAW_ENVELOPE.decode(content))
+    except msgspec.ValidationError:  # valid JSON, but not an object: a shape problem
+        return RawPage(None)
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"invalid JSON in {len(content)} bytes: {exc}") from None
+
+
+def page_envelope(body: RawPage) -> PageEnvelope:
+    """:func:`parse_envelope` for a :class:`RawPage`: the records stay JSON text
+    (:class:`~gruponos.domain.pages.JsonRecords`), checked to be a list of objects."""
+    envelope = body.envelope
+    if envelope is None:
+        raise MalformedBody("the page is not a JSON object")
+    results = envelope.results
+    if isinstance(results, msgspec.UnsetType):
+        raise MalformedBody("'results' is not a list of objects")
+    raw = bytes(results)
+    try:
+        count = len(_OBJECTS.decode(raw))
+    except msgspec.ValidationError:
+        raise MalformedBody("'results' is not a list of objects") from None
+    next_page = envelope.next_page
+    if next_page is not None and (not isinstance(next_page, str) or not next_page):
+        raise MalformedBody("'next_page' is not a URL or null")
+    count_field = envelope.result_count
+    return PageEnvelope(
+        JsonRecords(raw, count),
+        next_page,
+        count_field if isinstance(count_field, int) and not isinstance(count_field, bool) else None,
     )
 
 

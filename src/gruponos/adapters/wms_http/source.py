@@ -17,7 +17,13 @@ from gruponos.__about__ import __version__
 from gruponos.adapters.wms_http.auth import build_auth
 from gruponos.adapters.wms_http.config import PageMode, WmsClientConfig
 from gruponos.adapters.wms_http.fetcher import Fetched, Fetcher
-from gruponos.adapters.wms_http.responses import MalformedBody, parse_envelope
+from gruponos.adapters.wms_http.responses import (
+    MalformedBody,
+    RawPage,
+    page_envelope,
+    parse_envelope,
+    parse_page_json,
+)
 from gruponos.adapters.wms_http.retry import RetryPolicy, system_random
 from gruponos.adapters.wms_http.urls import (
     canonical,
@@ -247,7 +253,9 @@ class HttpxWmsSource:
         seen = {canonical(str(httpx.URL(entity_url(config.api_root, entity), params=params)))}
         number = empty_run = 0
         while url is not None:
-            fetched = self._fetcher.get_json(url, params, entity=entity, empty_on_404=True)
+            fetched = self._fetcher.get_json(
+                url, params, entity=entity, empty_on_404=True, parse=parse_page_json
+            )
             if isinstance(fetched, WmsError):
                 yield fetched
                 return
@@ -280,8 +288,9 @@ class HttpxWmsSource:
     def _page(
         self, entity: str, url: str, fetched: Fetched, number: int
     ) -> tuple[Page, str | None] | WmsError:
+        body: RawPage = fetched.body
         try:
-            envelope = parse_envelope(fetched.body)
+            envelope = page_envelope(body)
         except MalformedBody as exc:
             return _malformed(str(exc), url, entity, attempts=fetched.retries + 1)
         page = Page(entity, envelope.records, number, retries=fetched.retries)
