@@ -22,6 +22,7 @@ from gruponos.domain.sync import (
     Batch,
     Checkpoint,
     EntityReport,
+    FullWindow,
     Position,
     Rejected,
     StateKey,
@@ -74,6 +75,10 @@ class BatchWriter:
         self._rejected: list[Rejected] = []
         self._position: Position | None = None
         self._last_id: int | None = None
+        # A full pass: what is left of each id window (``None``: read to its end).
+        self._windows: list[FullWindow | None] = (
+            list(checkpoint.remaining()) if checkpoint.mode is SyncMode.FULL else []
+        )
         # The caller's counters (read, pages, retries) and the writer's (written ... checkpoint)
         # are kept apart and combined under the lock, so neither thread loses an update.
         self._read_report = report
@@ -147,17 +152,30 @@ class BatchWriter:
         )
 
     def add_page(
-        self, raws: Sequence[Any], outcomes: Sequence[NormalizedRecord | RecordRejected]
+        self,
+        raws: Sequence[Any],
+        outcomes: Sequence[NormalizedRecord | RecordRejected],
+        window: int | None = None,
     ) -> None:
-        """Add a page's outcomes in order, flushing every ``batch_size`` records and rejects."""
+        """Add a page's outcomes in order, flushing every ``batch_size`` records and rejects.
+
+        ``window``: the index (in the checkpoint's remaining windows) of the id window of a full
+        pass the page was read from; its progress goes into the checkpoint of each batch.
+        """
         batch_size = self._options.batch_size
         records, rejected = self._records, self._rejected
         if len(raws) != len(outcomes):
             raise ValueError(f"{len(outcomes)} outcomes for {len(raws)} records")
+        if window is None and self._windows:  # a full pass read as one window
+            if len(self._windows) > 1:
+                raise ValueError("a full pass read in several windows: say which one")
+            window = 0
+        page_last: int | None = None
         # ``raws`` is only indexed for a reject: a page still in JSON text stays undecoded.
         for index, outcome in enumerate(outcomes):
             if type(outcome) is NormalizedRecord:
                 records.append(outcome)
+                page_last = outcome.id
             else:
                 assert isinstance(outcome, RecordRejected)  # noqa: S101 - normalize_page's contract
                 record_id = outcome.context.get("id")
@@ -170,8 +188,21 @@ class BatchWriter:
                     )
                 )
             if len(records) + len(rejected) >= batch_size:
+                self._advance(window, page_last)
                 self.flush()
+        self._advance(window, page_last)
         self._read_report = replace(self._read_report, read=self._read_report.read + len(raws))
+
+    def window_done(self, window: int) -> None:
+        """Id window ``window`` was read to its end: the next batch's checkpoint drops it."""
+        self._windows[window] = None
+
+    def _advance(self, window: int | None, last_id: int | None) -> None:
+        if window is None or last_id is None:
+            return
+        current = self._windows[window]
+        if current is not None and (current.after_id is None or last_id > current.after_id):
+            self._windows[window] = replace(current, after_id=last_id)
 
     def flush(self) -> None:
         """Hand what has accumulated to the writer (or write it now without write-behind)."""
@@ -187,6 +218,10 @@ class BatchWriter:
         checkpoint = self._planned.advanced_to(
             self._position if incremental else None, None if incremental else self._last_id
         )
+        if not incremental:
+            checkpoint = replace(
+                checkpoint, windows=tuple(w for w in self._windows if w is not None)
+            )
         self._planned = checkpoint
         batch = Batch(
             entity=self._key.entity,

@@ -43,8 +43,8 @@ class Page:
 class WmsSource(Protocol):
     """Oracle WMS Cloud (or a stand-in): lists entities, describes them, streams pages.
 
-    ``read`` semantics: a :class:`~gruponos.domain.sync.FullWindow` reads ``id > after_id`` in id
-    order; an :class:`~gruponos.domain.sync.IncrementalWindow` reads ``mod_ts >= since`` in
+    ``read`` semantics: a :class:`~gruponos.domain.sync.FullWindow` reads
+    ``after_id < id < until_id`` in id order; an :class:`~gruponos.domain.sync.IncrementalWindow` reads ``mod_ts >= since`` in
     ``(mod_ts, id)`` order with keyset paging, so rows changed during the read are not skipped.
     An empty result (the API's 404 on an empty filter) is an empty stream, not an error.
     """
@@ -57,6 +57,12 @@ class WmsSource(Protocol):
 
     def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
         """The newest ``(mod_ts, id)`` of the entity (``None`` when it has no records)."""
+        ...
+
+    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
+        """The lowest and highest id of the entity (``None`` when it has no records): a full
+        sync splits the ids into windows it reads at the same time. ``read`` must be safe to
+        call from several threads at once."""
         ...
 
     def close(self) -> None: ...

@@ -1,10 +1,14 @@
-"""Read ahead: iterate a slow iterator (pages over HTTP) through a bounded queue and a thread."""
+"""Read ahead: iterate slow iterators (pages over HTTP) through a bounded queue and threads.
+
+:class:`Prefetched` reads one iterator ahead; :class:`Merged` reads several at once (the id
+windows of a full sync), one thread each, into one bounded queue.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -80,6 +84,108 @@ class Prefetched(Generic[T]):
                 return
             if isinstance(item, _Raised):
                 raise item.error
+            yield item
+
+
+_NOTHING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """Iterator ``index`` of a :class:`Merged` is exhausted (everything it gave came before)."""
+
+    index: int
+
+
+class Merged(Generic[T]):
+    """Iterates several iterators at once: ``(index, item)`` pairs, and ``(index, Ended)`` once
+    iterator ``index`` is exhausted. Items of one iterator keep their order.
+
+    One reader thread per iterator, all feeding one queue of at most ``depth`` items per
+    iterator, so memory stays bounded. Leaving the ``with`` block stops every reader and
+    closes every iterator, also when the caller stops early; an exception raised by an iterator
+    is re-raised in the caller. ``depth`` 0 reads the iterators in turn (one item of each) in
+    the calling thread.
+    """
+
+    def __init__(self, items: Sequence[Iterator[T]], depth: int) -> None:
+        self._items = list(items)
+        self._depth = depth
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1) * max(len(items), 1))
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(
+                target=self._read, args=(i, it), name=f"gruponos-reader-{i}", daemon=True
+            )
+            for i, it in enumerate(self._items)
+        ]
+
+    def __enter__(self) -> Iterator[tuple[int, T | Ended]]:
+        if self._depth <= 0:
+            return self._serial()
+        for thread in self._threads:
+            thread.start()
+        return self._drain()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._depth <= 0:
+            for items in self._items:
+                _close(items)
+            return
+        self._stop.set()
+        while any(t.is_alive() for t in self._threads):
+            try:  # unblock readers waiting for room in the queue
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        for thread in self._threads:
+            thread.join()
+
+    def _serial(self) -> Iterator[tuple[int, T | Ended]]:
+        """Round robin: one item of each iterator in turn (interleaved as threads would)."""
+        running = dict(enumerate(self._items))
+        while running:
+            for index, items in list(running.items()):
+                item = next(items, _NOTHING)
+                if item is _NOTHING:
+                    del running[index]
+                    yield index, Ended(index)
+                else:
+                    yield index, item
+
+    def _read(self, index: int, items: Iterator[T]) -> None:
+        try:
+            for item in items:
+                if not self._put((index, item)):
+                    return
+            self._put((index, Ended(index)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
+            self._put(_Raised(exc))
+        finally:
+            _close(items)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def _drain(self) -> Iterator[tuple[int, T | Ended]]:
+        running = len(self._items)
+        while running:
+            item = self._queue.get()
+            if isinstance(item, _Raised):
+                raise item.error
+            if isinstance(item[1], Ended):
+                running -= 1
             yield item
 
 

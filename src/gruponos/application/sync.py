@@ -5,7 +5,8 @@ The algorithm, per entity:
 1. take the run lock for (pipeline, entity);
 2. describe the entity, compile its normalizer, prepare the table (create / add columns);
 3. load the checkpoint and derive the read window (incremental: from checkpoint - overlap;
-   full: resume the unfinished pass after its last committed id, or start a new pass);
+   full: resume the unfinished pass where each of its id windows got to, or start a new pass
+   split into ``read_parallelism`` id windows read at the same time);
 4. stream pages; normalize each record (rejects go to quarantine, never dropped); flush a batch
    every ``batch_size`` records, with the checkpoint that the batch justifies, in one transaction;
 5. full sync only: after the whole pass, soft-delete rows the pass did not see and mark the
@@ -38,7 +39,7 @@ from gruponos.application.ports import (
     SyncObserver,
     WmsSource,
 )
-from gruponos.application.prefetch import Prefetched
+from gruponos.application.prefetch import Ended, Merged
 from gruponos.domain.normalize import NormalizeOptions, RecordNormalizer
 from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import (
@@ -51,6 +52,7 @@ from gruponos.domain.sync import (
     SyncMode,
     SyncReport,
     incremental_window,
+    split_ids,
 )
 
 
@@ -74,6 +76,11 @@ class SyncOptions:
     #: Batches are written by a writer thread while the next pages are normalized (at most one
     #: batch waits); ``False`` writes each batch in the calling thread.
     write_behind: bool = True
+    #: A new full pass reads this many disjoint id windows at the same time (one reader thread
+    #: each, ``prefetch_pages`` pages ahead each); 1 reads the ids in one sweep.
+    read_parallelism: int = 4
+    #: ... but only when each window spans at least this many ids.
+    min_window_ids: int = 10_000
 
 
 class _NullObserver:
@@ -180,15 +187,22 @@ class SyncEntities:
             self._sink, self._state, self._options, self._emit, run_id, key, checkpoint, report
         )
         read_error: PortError | None = None
-        pages = self._source.read(entity, window)
-        with Prefetched(pages, self._options.prefetch_pages) as prefetched, writer:
-            for page_result in prefetched:
-                if not is_successful(page_result):
-                    read_error = _error_of(page_result)
+        windows = checkpoint.remaining() if mode is SyncMode.FULL else (window,)
+        reads = [self._source.read(entity, w) for w in windows]
+        full = mode is SyncMode.FULL
+        with Merged(reads, self._options.prefetch_pages) as pages, writer:
+            for index, item in pages:
+                if isinstance(item, Ended):
+                    if full:
+                        writer.window_done(index)
+                    continue
+                if not is_successful(item):
+                    read_error = _error_of(item)
                     break  # what was read is still written: leaving the block flushes it
-                page = unsafe_perform_io(page_result.unwrap())
+                page = unsafe_perform_io(item.unwrap())
                 writer.page_read(page.retries)
-                writer.add_page(page.records, normalizer.normalize_page(page.records))
+                outcomes = normalizer.normalize_page(page.records)
+                writer.add_page(page.records, outcomes, index if full else None)
                 self._emit(
                     "page_read",
                     run_id,
@@ -240,6 +254,10 @@ class SyncEntities:
             if not is_successful(newest):
                 return _error_of(newest)
             checkpoint = replace(checkpoint, high_water=unsafe_perform_io(newest.unwrap()))
+            split = self._split(key.entity, checkpoint)
+            if isinstance(split, PortError):
+                return split
+            checkpoint = split
         return schema, checkpoint, window
 
     def _start(
@@ -249,9 +267,25 @@ class SyncEntities:
             checkpoint = stored or Checkpoint(SyncMode.INCREMENTAL)
             return checkpoint, incremental_window(stored, self._options.overlap)
         if stored is not None and not stored.complete and stored.generation is not None:
-            # Resume the unfinished pass: same generation, after its last committed id.
+            # Resume the unfinished pass: same generation, each window after its last id.
             return stored, FullWindow(after_id=stored.last_id)
         return Checkpoint(SyncMode.FULL, generation=run_id), FullWindow(after_id=None)
+
+    def _split(self, entity: str, checkpoint: Checkpoint) -> Checkpoint | PortError:
+        """A new full pass reads ``read_parallelism`` id windows at once, when there are ids
+        enough (at least ``min_window_ids`` per window)."""
+        if self._options.read_parallelism <= 1:
+            return checkpoint
+        bounds = self._source.id_bounds(entity)
+        if not is_successful(bounds):
+            return _error_of(bounds)
+        found = unsafe_perform_io(bounds.unwrap())
+        if found is None:
+            return checkpoint
+        windows = split_ids(
+            *found, self._options.read_parallelism, min_span=self._options.min_window_ids
+        )
+        return replace(checkpoint, windows=windows if len(windows) > 1 else ())
 
     def _finish_full_pass(
         self, key: StateKey, checkpoint: Checkpoint, report: EntityReport
@@ -260,7 +294,7 @@ class SyncEntities:
         deleted = self._sink.soft_delete_unseen(key.entity, generation, self._clock.now())
         if not is_successful(deleted):
             return _with_error(report, _error_of(deleted))
-        done = replace(checkpoint, complete=True)
+        done = replace(checkpoint, complete=True, windows=())
         saved = self._state.save(key, done)
         if not is_successful(saved):
             return _with_error(report, _error_of(saved))

@@ -28,7 +28,8 @@ from gruponos.adapters.wms_http import (
     WmsClientConfig,
 )
 from gruponos.application.errors import WmsError
-from gruponos.domain.sync import FullWindow, IncrementalWindow, ReadWindow
+from gruponos.application.prefetch import Ended, Merged
+from gruponos.domain.sync import FullWindow, IncrementalWindow, ReadWindow, split_ids
 from gruponos.simulator import FaultKind, SimulatorConfig, WmsSimulator
 
 ENTITY = "allocation"
@@ -168,6 +169,35 @@ def test_full_read_after_an_id() -> None:
         after = sorted(truth)[100]
         expected = {i: ts for i, ts in truth.items() if i > after}
         assert_complete(read(source, FullWindow(after_id=after)), expected)
+
+
+def test_split_id_windows_read_concurrently_cover_every_record_once() -> None:
+    with simulator() as sim, client(sim, page_size=40) as source:
+        truth = sim.truth(ENTITY)
+        bounds = unsafe_perform_io(source.id_bounds(ENTITY).unwrap())
+        assert bounds == (min(truth), max(truth))
+        windows = split_ids(*bounds, parts=4)
+        assert len(windows) == 4
+        reads = [source.read(ENTITY, w) for w in windows]
+        seen: list[int] = []
+        with Merged(reads, depth=2) as pages:  # four threads on one pooled client
+            for index, item in pages:
+                if isinstance(item, Ended):
+                    continue
+                ids = [r["id"] for r in unsafe_perform_io(item.unwrap()).records]
+                window = windows[index]
+                assert all(
+                    (window.after_id is None or i > window.after_id)
+                    and (window.until_id is None or i < window.until_id)
+                    for i in ids
+                )
+                seen += ids
+        assert sorted(seen) == sorted(truth)
+
+
+def test_id_bounds_of_an_empty_filter_are_none() -> None:
+    with simulator() as sim, client(sim, extra_filters={"status_id": "-1"}) as source:
+        assert unsafe_perform_io(source.id_bounds(ENTITY).unwrap()) is None
 
 
 def test_an_empty_filter_result_is_an_empty_stream() -> None:

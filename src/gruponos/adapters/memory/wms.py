@@ -7,6 +7,7 @@ interrupted run.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -45,6 +46,8 @@ class InMemoryWms:
         self.pages_served = 0
         self._now = start or datetime(2024, 1, 1, tzinfo=UTC)
         self._ticks = 0
+        # Reads of parallel windows come from several threads; hooks and pages take turns.
+        self._lock = threading.RLock()
 
     # -- data changes (the clock moves forward with each) ----------------------------------
 
@@ -91,15 +94,17 @@ class InMemoryWms:
         after: tuple[datetime, int] | int | None = None
         while True:
             number += 1
-            if number > 1 and self.between_pages is not None:
-                self.between_pages(self, entity, number)
-            self.pages_served += 1
-            if self.fail_at_page is not None and self.pages_served == self.fail_at_page:
+            with self._lock:
+                if number > 1 and self.between_pages is not None:
+                    self.between_pages(self, entity, number)
+                self.pages_served += 1
+                failed = self.fail_at_page is not None and self.pages_served == self.fail_at_page
+                rows = [] if failed else self._page(entity, window, after)
+            if failed:
                 yield IOFailure(
                     WmsError("wms.retries_exhausted", "injected failure", {"entity": entity}, 503)
                 )
                 return
-            rows = self._page(entity, window, after)
             if not rows:
                 return  # the API's 404 on an empty result: end of stream
             yield IOSuccess(Page(entity, rows, number))
@@ -112,8 +117,14 @@ class InMemoryWms:
                 return
 
     def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
-        truth = self.truth(entity)
+        with self._lock:
+            truth = self.truth(entity)
         return IOSuccess(max((Position(ts, rid) for rid, ts in truth.items()), default=None))
+
+    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
+        with self._lock:
+            ids = list(self.records[entity])
+        return IOSuccess((min(ids), max(ids)) if ids else None)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -124,8 +135,13 @@ class InMemoryWms:
         records = self.records[entity].values()
         if isinstance(window, FullWindow):
             low = window.after_id if after is None else after
+            high = window.until_id
             assert not isinstance(low, tuple)  # noqa: S101 - full reads key on id only
-            ids = sorted(r["id"] for r in records if low is None or r["id"] > low)
+            ids = sorted(
+                r["id"]
+                for r in records
+                if (low is None or r["id"] > low) and (high is None or r["id"] < high)
+            )
             return [dict(self.records[entity][i]) for i in ids[: self.page_size]]
         assert isinstance(window, IncrementalWindow)  # noqa: S101 - ReadWindow is a closed union
         keyed = sorted(

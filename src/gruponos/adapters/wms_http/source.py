@@ -208,6 +208,37 @@ class HttpxWmsSource:
         except (MalformedBody, KeyError, TypeError, ValueError) as exc:
             return IOFailure(_malformed(f"bad newest record: {exc}", url, entity))
 
+    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
+        """The lowest and highest id: one row ordered ``id``, one ordered ``-id``."""
+        if not is_entity_name(entity):
+            return IOFailure(_bad_entity(entity))
+        url = entity_url(self._config.api_root, entity)
+        ends: list[int] = []
+        for ordering in ("id", "-id"):
+            params = {
+                **self._config.extra_filters,
+                "ordering": ordering,
+                "fields": "id",
+                "page_mode": PageMode.PAGED.value,
+                "page_size": "1",
+            }
+            fetched = self._fetcher.get_json(url, params, entity=entity, empty_on_404=True)
+            if isinstance(fetched, WmsError):
+                return IOFailure(fetched)
+            if fetched.body is None:
+                return IOSuccess(None)
+            try:
+                results = parse_envelope(fetched.body).records
+                if not results:
+                    return IOSuccess(None)
+                value = results[0]["id"]
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise MalformedBody(f"id is not an integer: {value!r}")
+                ends.append(value)
+            except (MalformedBody, KeyError) as exc:
+                return IOFailure(_malformed(f"bad {ordering} record: {exc}", url, entity))
+        return IOSuccess((min(ends), max(ends)))
+
     def fetch_one(
         self, entity: str, record_id: int
     ) -> IOResult[Mapping[str, Any] | None, WmsError]:

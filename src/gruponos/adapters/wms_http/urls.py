@@ -74,7 +74,7 @@ def window_params(
     """Query parameters of the first request of a read.
 
     Incremental: ``mod_ts__gte=<since>`` (omitted when ``since`` is None), ``ordering=mod_ts,id``.
-    Full: ``id__gt=<after_id>`` (omitted when None), ``ordering=id``. ``fields`` always includes
+    Full: ``id__gt=<after_id>`` and ``id__lt=<until_id>`` (each omitted when None), ``ordering=id``. ``fields`` always includes
     ``id`` and ``mod_ts``. Values are raw: httpx URL-encodes them (``+`` becomes ``%2B``).
     """
     params: dict[str, str] = dict(extra_filters or {})
@@ -85,6 +85,8 @@ def window_params(
     else:
         if window.after_id is not None:
             params["id__gt"] = str(int(window.after_id))
+        if window.until_id is not None:
+            params["id__lt"] = str(int(window.until_id))
         params["ordering"] = "id"
     if fields is not None:
         wanted = [*_REQUIRED_FIELDS, *(f for f in fields if f not in _REQUIRED_FIELDS)]
