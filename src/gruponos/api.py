@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
@@ -20,9 +21,10 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.errors import SyncError
 from gruponos.application.ports import Clock, SyncEvent, SyncObserver
-from gruponos.container import StartupError, build_container
 from gruponos.domain.sync import EntityReport, RunStatus, SyncMode, SyncReport
-from gruponos.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from gruponos.settings import Settings
 
 RunOnce = Callable[[Sequence[str]], IOResult[SyncReport, SyncError]]
 
@@ -47,6 +49,11 @@ def sync(
     ``sync.rejected`` (``context["report"]`` is the report), or the code of the configuration or
     start-up problem (``config.invalid``, ``sink.connect_failed`` ...) when no run could start.
     """
+    # The composition root (and through it the adapters) is loaded by a run, not by this module:
+    # the CLI imports run_with_retries and report_of without paying for the container.
+    from gruponos.container import StartupError, build_container  # noqa: PLC0415
+    from gruponos.settings import load_settings  # noqa: PLC0415
+
     if settings is None:
         loaded = load_settings()
         if not is_successful(loaded):
