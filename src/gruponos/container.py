@@ -7,6 +7,10 @@ not available fails at start-up with a :class:`StartupError` naming the setting.
 
 Tests override providers (``container.wms.override(providers.Object(fake))``) rather than
 patching code; entrypoints override ``observer`` (logs, progress bars) and ``dry_run``.
+
+Each adapter's module is imported when its provider is first resolved, not with this module: a
+run pays only for the adapters it uses (no HTTP client for ``runs list``, no structlog when the
+observer is overridden, one database driver: see :func:`gruponos.adapters.sql.dialect_for`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dependency_injector import containers, providers
@@ -22,22 +26,18 @@ from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.clock import SystemClock, new_run_id
-from gruponos.adapters.logs import LoggingObserver
-from gruponos.adapters.sql import SqlBackend, open_sql_backend
-from gruponos.adapters.state import FileStateStore
-from gruponos.adapters.wms_http import (
-    BasicAuthConfig,
-    HttpxWmsSource,
-    OAuth2Config,
-    OAuth2Grant,
-    PageMode,
-    WmsClientConfig,
-)
 from gruponos.application.errors import ConfigError
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.domain.errors import DomainError
 from gruponos.domain.normalize import NormalizeOptions
 from gruponos.settings import Settings, readiness_problems
+
+if TYPE_CHECKING:
+    from gruponos.adapters.logs import LoggingObserver
+    from gruponos.adapters.sql import SqlBackend
+    from gruponos.adapters.state import FileStateStore
+    from gruponos.adapters.state.meltano import MeltanoStateStore
+    from gruponos.adapters.wms_http import HttpxWmsSource, WmsClientConfig
 
 #: What ``verify`` reads from the WMS: the key and the replication key only.
 VERIFY_FIELDS = ("id", "mod_ts")
@@ -57,6 +57,14 @@ def _secret(value: Any) -> str | None:
 
 def wms_client_config(settings: Settings) -> WmsClientConfig:
     """Translate settings into the HTTP client's configuration (or raise ``StartupError``)."""
+    from gruponos.adapters.wms_http import (  # noqa: PLC0415 - the HTTP client, when first used
+        BasicAuthConfig,
+        OAuth2Config,
+        OAuth2Grant,
+        PageMode,
+        WmsClientConfig,
+    )
+
     problems = readiness_problems(settings)
     if problems:
         raise StartupError(
@@ -101,6 +109,8 @@ def _wms_source(
     fields: tuple[str, ...] | None = None,
     max_attempts: int | None = None,
 ) -> Iterator[HttpxWmsSource]:
+    from gruponos.adapters.wms_http import HttpxWmsSource  # noqa: PLC0415 - loaded when first used
+
     config = wms_client_config(settings)
     if fields is not None:
         config = dataclasses.replace(config, fields=fields)
@@ -114,6 +124,8 @@ def _wms_source(
 
 
 def _sql_backend(settings: Settings) -> Iterator[SqlBackend]:
+    from gruponos.adapters.sql import open_sql_backend  # noqa: PLC0415 - loaded when first used
+
     opened = open_sql_backend(
         settings.sink.url,
         password=_secret(settings.sink.password),
@@ -127,6 +139,28 @@ def _sql_backend(settings: Settings) -> Iterator[SqlBackend]:
         yield backend
     finally:
         backend.close()
+
+
+def _logging_observer() -> LoggingObserver:
+    from gruponos.adapters.logs import LoggingObserver  # noqa: PLC0415 - structlog, when used
+
+    return LoggingObserver()
+
+
+def _file_state_store(settings: Settings) -> FileStateStore:
+    from gruponos.adapters.state import FileStateStore  # noqa: PLC0415 - loaded when configured
+
+    return FileStateStore(settings.state.path)
+
+
+def _meltano_state_store(settings: Settings) -> MeltanoStateStore:
+    # A function, not the provider's dotted-string form: dependency-injector resolves a string
+    # with inspect.stack(), which reads the source of every frame (tens of ms per start-up).
+    from gruponos.adapters.state.meltano import (  # noqa: PLC0415 - loaded when configured
+        meltano_state_store,
+    )
+
+    return meltano_state_store(settings)
 
 
 def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
@@ -152,7 +186,7 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     run_ids = providers.Object(new_run_id)
-    observer = providers.Singleton(LoggingObserver)
+    observer = providers.Singleton(_logging_observer)
 
     wms = providers.Resource(_wms_source, settings)
     #: ``verify`` reads only ids and mod_ts.
@@ -170,12 +204,8 @@ class Container(containers.DeclarativeContainer):
     state = providers.Selector(
         providers.Callable(attrgetter("state.kind"), settings),
         sink=providers.Callable(attrgetter("state"), sql_backend),
-        file=providers.Singleton(
-            FileStateStore, providers.Callable(attrgetter("state.path"), settings)
-        ),
-        meltano=providers.Singleton(
-            "gruponos.adapters.state.meltano.meltano_state_store", settings
-        ),
+        file=providers.Singleton(_file_state_store, settings),
+        meltano=providers.Singleton(_meltano_state_store, settings),
     )
     runs = providers.Callable(attrgetter("runs"), sql_backend)
 

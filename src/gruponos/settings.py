@@ -40,8 +40,6 @@ from pydantic_settings import (
 from pydantic_settings.sources import NestedSecretsSettingsSource
 from returns.result import Failure, Result, Success
 
-from gruponos.adapters.sql.url import mask_url
-from gruponos.adapters.wms_http.config import FILTER_KEY, RESERVED_PARAMS
 from gruponos.application.errors import ConfigError
 
 ENV_PREFIX = "GRUPONOS_"
@@ -110,6 +108,13 @@ class WmsSettings(_Section):
     @field_validator("filters")
     @classmethod
     def _filter_names(cls, value: dict[str, str]) -> dict[str, str]:
+        # The HTTP client's own rule, imported on use: it loads httpx, which reading settings
+        # should not (filters are rare).
+        from gruponos.adapters.wms_http.config import (  # noqa: PLC0415
+            FILTER_KEY,
+            RESERVED_PARAMS,
+        )
+
         bad = [key for key in value if not FILTER_KEY.match(key) or key in RESERVED_PARAMS]
         if bad:
             raise ValueError(
@@ -402,6 +407,8 @@ def _describe(error: Any) -> str:
 
 def masked(settings: Settings) -> dict[str, Any]:
     """The settings as a JSON-able dict with every secret (and URL password) masked."""
+    from gruponos.adapters.sql.url import mask_url  # noqa: PLC0415 - its package loads the sinks
+
     data = settings.model_dump(mode="json")
     data["sink"]["url"] = mask_url(settings.sink.url)
     return data

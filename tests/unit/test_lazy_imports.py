@@ -12,6 +12,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,7 @@ WATCHED = (
     "gruponos.container",
     "gruponos.settings",
 )
+DRIVERS = {"sqlite": "sqlite3", "postgresql": "psycopg", "oracle": "oracledb"}
 
 _REPORT = """
 import json, sys
@@ -75,3 +77,51 @@ def test_every_public_name_resolves_to_its_definition() -> None:
     assert set(gruponos.__all__) <= set(dir(gruponos))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         gruponos.nope  # noqa: B018
+
+
+def test_the_container_and_settings_load_no_adapter_until_a_provider_needs_one() -> None:
+    loaded = loaded_after(
+        "from gruponos.container import build_container\n"
+        "from gruponos.settings import load_settings\n"
+        "build_container(load_settings(env_file=None).unwrap())"
+    )
+    assert "gruponos.container" in loaded
+    adapters = {
+        "gruponos.adapters.logs",
+        "gruponos.adapters.sql",
+        "gruponos.adapters.state.meltano",
+        "gruponos.adapters.wms_http",
+        "httpx",
+        "rich",
+        "structlog",
+        *DRIVERS.values(),
+    }
+    assert loaded.isdisjoint(adapters), loaded & adapters
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///x.db", "postgresql://etl@db:5432/dwh", "oracle://etl@db/svc"]
+)
+def test_a_sink_loads_its_own_driver_only(url: str) -> None:
+    loaded = loaded_after(
+        "from gruponos.adapters.sql import dialect_for\n"
+        "from gruponos.adapters.sql.url import parse_sql_url\n"
+        f"dialect_for(parse_sql_url({url!r}).unwrap())"
+    )
+    driver = DRIVERS[url.partition(":")[0]]
+    assert driver in loaded
+    assert loaded.isdisjoint(set(DRIVERS.values()) - {driver}), loaded
+
+
+def test_a_sqlite_sync_is_wired_without_the_other_drivers(tmp_path: Path) -> None:
+    loaded = loaded_after(
+        "from gruponos.container import build_container\n"
+        "from gruponos.settings import load_settings\n"
+        "wms = {'base_url': 'http://127.0.0.1:1/x', 'username': 'u', 'password': 'p'}\n"
+        f"settings = load_settings(env_file=None, wms=wms, sink={{'url': 'sqlite:///{tmp_path}/t.db'}})\n"
+        "container = build_container(settings.unwrap())\n"
+        "container.sync()\n"
+        "container.shutdown_resources()"
+    )
+    assert {"sqlite3", "gruponos.adapters.sql", "gruponos.adapters.wms_http"} <= loaded
+    assert loaded.isdisjoint({"psycopg", "oracledb", "gruponos.adapters.state.meltano"}), loaded
