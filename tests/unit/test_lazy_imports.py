@@ -125,3 +125,14 @@ def test_a_sqlite_sync_is_wired_without_the_other_drivers(tmp_path: Path) -> Non
     )
     assert {"sqlite3", "gruponos.adapters.sql", "gruponos.adapters.wms_http"} <= loaded
     assert loaded.isdisjoint({"psycopg", "oracledb", "gruponos.adapters.state.meltano"}), loaded
+
+
+def test_cli_help_loads_no_settings_container_logging_or_rich() -> None:
+    loaded = loaded_after(
+        "from gruponos.adapters.cli.main import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass"
+    )
+    assert loaded <= {"gruponos.api"}, loaded  # run_with_retries and report_of: no adapter

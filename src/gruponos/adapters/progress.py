@@ -1,19 +1,20 @@
 """Progress bars on a terminal (rich): one line per entity with records, pages, rate, retries.
 
 Implements ``SyncObserver``. Use it as a context manager around the run; the CLI shows it only
-when stderr is a terminal, and logs JSON lines otherwise.
+when stderr is a terminal, and logs JSON lines otherwise. rich is imported when a display is
+made, so a run without one does not load it.
 """
 
 from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, TextIO
 
 from gruponos.application.ports import SyncEvent
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "rejected": "yellow"}
 
@@ -22,6 +23,14 @@ class RichProgressObserver:
     """Draws the progress of a sync run on ``stream`` (stderr by default)."""
 
     def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
+        from rich.console import Console  # noqa: PLC0415 - rich only when drawing
+        from rich.progress import (  # noqa: PLC0415
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.console = Console(file=stream, stderr=stream is None, width=width)
         self._progress = Progress(
             SpinnerColumn(finished_text="•"),

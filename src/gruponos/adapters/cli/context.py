@@ -1,4 +1,9 @@
-"""What every command shares: global options, settings loading, wiring and exit codes."""
+"""What every command shares: global options, settings loading, wiring and exit codes.
+
+Settings, logging and the container are imported when a command first asks for them, not with
+the command line: ``gruponos --help`` or a usage error does not load pydantic, structlog or the
+adapters.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from returns.pipeline import is_successful
 
-from gruponos.adapters.logs import configure_logging
 from gruponos.application.errors import ConfigError
-from gruponos.application.ports import SyncObserver
-from gruponos.container import Container, StartupError, build_container
 from gruponos.domain.errors import DomainError
-from gruponos.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from gruponos.application.ports import SyncObserver
+    from gruponos.container import Container
+    from gruponos.settings import Settings
 
 
 class ExitCode(IntEnum):
@@ -53,6 +59,8 @@ class CliContext:
         With progress bars on screen, info lines would only scroll them away: unless a level
         was asked for, logs show warnings and errors only.
         """
+        from gruponos.settings import load_settings  # noqa: PLC0415 - pydantic, when needed
+
         overrides: dict[str, Any] = {"entities": entities} if entities else {}
         loaded = load_settings(self.config_file, self.secrets_dir, self.env_file, **overrides)
         if not is_successful(loaded):
@@ -63,6 +71,8 @@ class CliContext:
         return settings
 
     def configure_logging(self, settings: Settings, *, progress: bool = False) -> None:
+        from gruponos.adapters.logs import configure_logging  # noqa: PLC0415 - structlog
+
         level = self.log_level or ("warning" if progress else settings.log.level)
         configure_logging(self.log_format or settings.log.format, level)
 
@@ -71,6 +81,8 @@ class CliContext:
         self, settings: Settings, *, dry_run: bool = False, observer: SyncObserver | None = None
     ) -> Iterator[Container]:
         """The container for ``settings``; a start-up failure exits with a one-line message."""
+        from gruponos.container import StartupError, build_container  # noqa: PLC0415
+
         container = build_container(settings, dry_run=dry_run, observer=observer)
         try:
             yield container

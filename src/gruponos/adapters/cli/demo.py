@@ -8,9 +8,9 @@ prints a summary and sample queries over the loaded tables.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from returns.pipeline import is_successful
@@ -21,8 +21,9 @@ from gruponos.adapters.cli.render import print_table, stdout_console
 from gruponos.adapters.cli.sync_cmd import run_sync
 from gruponos.api import report_of
 from gruponos.domain.sync import SyncMode, SyncReport
-from gruponos.settings import Settings, load_settings
-from gruponos.simulator import SimulatorConfig, WmsSimulator
+
+if TYPE_CHECKING:
+    from gruponos.settings import Settings
 
 ENTITIES = ("order_hdr", "order_dtl", "allocation")
 #: (entity, touched, inserted, deleted) between the two syncs.
@@ -49,6 +50,9 @@ CHANGES = (("order_hdr", 40, 10, 5), ("order_dtl", 60, 25, 0), ("allocation", 80
 @pass_cli
 def demo(cli: CliContext, db_path: Path, records: int, seed: int) -> None:
     """Simulated WMS -> full sync into SQLite -> changes -> incremental sync -> summary."""
+    from gruponos.settings import load_settings  # noqa: PLC0415 - loaded by the command only
+    from gruponos.simulator import SimulatorConfig, WmsSimulator  # noqa: PLC0415
+
     progress = cli.show_progress()
     out = stdout_console()
     started = time.monotonic()
@@ -110,6 +114,8 @@ def _sync(cli: CliContext, settings: Settings, mode: SyncMode, progress: bool) -
 
 
 def _summary(full: SyncReport, incremental: SyncReport, db_path: Path, seconds: float) -> None:
+    import sqlite3  # noqa: PLC0415 - the demo's own database driver, for the summary only
+
     rows = []
     with sqlite3.connect(db_path) as db:
         for f, i in zip(full.entities, incremental.entities, strict=True):

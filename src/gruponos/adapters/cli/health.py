@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 from returns.io import IOResult
@@ -12,9 +13,10 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.cli.context import CliContext, ExitCode, pass_cli
 from gruponos.adapters.cli.render import print_json, print_table
-from gruponos.container import Container, StartupError, build_container
 from gruponos.domain.errors import DomainError
-from gruponos.settings import readiness_problems
+
+if TYPE_CHECKING:
+    from gruponos.container import Container
 
 #: What a failing check most likely means, by error code: the hint shown to the operator.
 _HINTS = {
@@ -44,6 +46,8 @@ def _failed(name: str, error: DomainError) -> Check:
 
 
 def _probe(name: str, ok_detail: str, probe: Callable[[], IOResult[object, DomainError]]) -> Check:
+    from gruponos.container import StartupError  # noqa: PLC0415 - loaded by the command only
+
     try:
         result = probe()
     except StartupError as exc:
@@ -55,6 +59,8 @@ def _probe(name: str, ok_detail: str, probe: Callable[[], IOResult[object, Domai
 
 def run_checks(container: Container) -> list[Check]:
     """Configuration, WMS (reachable, authenticated), sink (reachable, writable), state."""
+    from gruponos.settings import readiness_problems  # noqa: PLC0415 - loaded by the command only
+
     settings = container.settings()
     problems = readiness_problems(settings)
     checks = [
@@ -94,6 +100,8 @@ def run_checks(container: Container) -> list[Check]:
 def health(cli: CliContext, as_json: bool) -> None:
     """Check the WMS (reachable, credentials accepted), the database (reachable, writable) and
     the state store (readable). Exit 1 when any check fails."""
+    from gruponos.container import build_container  # noqa: PLC0415 - loaded by the command only
+
     settings = cli.settings()
     container = build_container(settings)
     try:

@@ -18,7 +18,6 @@ from gruponos.adapters.cli.demo import demo
 from gruponos.adapters.cli.health import health
 from gruponos.adapters.cli.sync_cmd import list_pipelines, run, sync
 from gruponos.adapters.cli.verify import verify
-from gruponos.settings import masked, readiness_problems
 from gruponos.simulator.cli import simulator
 
 _PATH = click.Path(path_type=Path)
@@ -82,6 +81,8 @@ def main(
 @pass_cli
 def validate(cli: CliContext) -> None:
     """Check the configuration; list every invalid setting and exit 2 if any."""
+    from gruponos.settings import readiness_problems  # noqa: PLC0415 - loaded by the command only
+
     settings = cli.settings()
     problems = readiness_problems(settings)
     if problems:
@@ -100,6 +101,8 @@ def validate(cli: CliContext) -> None:
 @pass_cli
 def show_config(cli: CliContext, as_json: bool) -> None:
     """Print the effective configuration; secrets are always masked."""
+    from gruponos.settings import masked  # noqa: PLC0415 - loaded by the command only
+
     data = masked(cli.settings())
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))

@@ -1,23 +1,28 @@
-"""Tables for people (rich) and JSON for machines, on stdout."""
+"""Tables for people (rich) and JSON for machines, on stdout.
+
+rich is imported by the functions that draw, so ``--json`` output and ``--help`` do not load it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
-from gruponos.domain.sync import SyncReport
+    from gruponos.domain.sync import SyncReport
 
 _STYLE = {"succeeded": "green", "failed": "red", "rejected": "yellow", "running": "cyan"}
 
 
 def stdout_console() -> Console:
     """A console on the current stdout; wide enough off a terminal that tables do not wrap."""
+    from rich.console import Console  # noqa: PLC0415 - rich only to draw
+
     tty = sys.stdout.isatty()
     return Console(file=sys.stdout, width=None if tty else 160, soft_wrap=not tty)
 
@@ -27,6 +32,9 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.markup import escape  # noqa: PLC0415 - rich only to draw
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -41,6 +49,8 @@ def status_text(status: str) -> str:
 
 def report_table(report: SyncReport) -> Table:
     """The final report of a run: one row per entity and a total."""
+    from rich.table import Table  # noqa: PLC0415 - rich only to draw
+
     title = f"{report.mode.value} sync {report.run_id}: {status_text(report.status.value)}" + (
         " (dry run: nothing written)" if report.dry_run else ""
     )
@@ -92,6 +102,8 @@ def report_table(report: SyncReport) -> Table:
 
 
 def print_report(report: SyncReport) -> None:
+    from rich.markup import escape  # noqa: PLC0415 - rich only to draw
+
     console = stdout_console()
     console.print(report_table(report))
     for e in report.entities:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from returns.io import IOResult
 from returns.pipeline import is_successful
@@ -9,13 +11,14 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.cli.context import CliContext, ExitCode, fail_with, pass_cli
 from gruponos.adapters.cli.render import print_json, print_report
-from gruponos.adapters.logs import FanOutObserver, LoggingObserver
 from gruponos.adapters.progress import RichProgressObserver
 from gruponos.api import report_of, run_with_retries
 from gruponos.application.errors import SyncError
-from gruponos.application.ports import SyncObserver
 from gruponos.domain.sync import SyncMode, SyncReport
-from gruponos.settings import Settings
+
+if TYPE_CHECKING:
+    from gruponos.application.ports import SyncObserver
+    from gruponos.settings import Settings
 
 #: The two pipelines of the original system, by name.
 PIPELINES: dict[str, tuple[SyncMode, str]] = {
@@ -41,6 +44,8 @@ def run_sync(
     progress: bool = False,
 ) -> IOResult[SyncReport, SyncError]:
     """Run through the container, with progress bars on a terminal and logs in any case."""
+    from gruponos.adapters.logs import FanOutObserver, LoggingObserver  # noqa: PLC0415 - structlog
+
     display = RichProgressObserver() if progress else None
     observer: SyncObserver = (
         FanOutObserver(LoggingObserver(), display) if display else LoggingObserver()
