@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+import msgspec
 from returns.pipeline import is_successful
 from returns.result import Failure, Result, Success
 
@@ -55,9 +56,13 @@ class _Invalid(Exception):  # noqa: N818 - internal control flow inside the plan
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedRecord:
-    """A record ready for the sink: ``values`` keyed by column, plus unknown ``extra`` fields."""
+class NormalizedRecord(msgspec.Struct, frozen=True, gc=False):
+    """A record ready for the sink: ``values`` keyed by column, plus unknown ``extra`` fields.
+
+    An immutable msgspec struct rather than a frozen dataclass: one is built per record, and a
+    struct is built several times faster (it holds no reference back to itself, so the garbage
+    collector need not track it).
+    """
 
     id: int
     mod_ts: datetime
