@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import operator
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.adapters.sql import ddl
 from gruponos.adapters.sql.ddl import DELETED_AT, LOADED_AT, SEEN_GEN, TableSpec, quote
-from gruponos.adapters.sql.dialect import Dialect, PreparedRow, cursor_of
+from gruponos.adapters.sql.dialect import Dialect, PreparedRow, UpsertResult, cursor_of
+from gruponos.adapters.sql.rows import BatchMeta, extra_json, json_default, value_rows
 from gruponos.adapters.sql.state import list_quarantine, save_checkpoint
 from gruponos.application.errors import SinkError
 from gruponos.domain.errors import DomainError
@@ -112,14 +113,20 @@ def newest_per_id(records: Iterable[NormalizedRecord]) -> list[NormalizedRecord]
     return list(best.values())
 
 
-def _json_default(value: object) -> str:
-    return value.isoformat() if isinstance(value, (datetime, date)) else str(value)
-
-
 def payload_of(record: NormalizedRecord) -> str:
     """The record as JSON for quarantine (ASCII, so even invalid Unicode is kept, escaped)."""
     doc = {"values": record.values, "extra": record.extra}
-    return json.dumps(doc, default=_json_default, sort_keys=True)
+    return json.dumps(doc, default=json_default, sort_keys=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Upserted:
+    """What the upsert of a batch's newest versions did."""
+
+    result: UpsertResult
+    ids: list[int]  # of the records it kept (inserted, replaced or left as stale)
+    kept: list[PreparedRow] = field(default_factory=list)  # their rows, on the prepared path
+    refused: list[Rejected] = field(default_factory=list)  # set aside before the database
 
 
 class SqlSink:
@@ -183,35 +190,61 @@ class SqlSink:
         dialect = self.db.dialect
         now = self.db.clock()
         latest = newest_per_id(batch.records)
-        rows, refused = self._prepared(batch, spec, latest, now)
-        refused = list(batch.rejected) + refused
+        payload = None
+        if latest and not spec.history:  # history tables take the prepared rows' path
+            payload = dialect.bulk_payload(
+                spec, latest, BatchMeta(now, batch.run_id, batch.generation)
+            )
+        prepared = self._prepared(batch, spec, latest, now) if payload is None else None
         older: list[PreparedRow] = []
+        older_refused: list[Rejected] = []
         if spec.history:  # older versions in the batch belong in the history table too
             chosen = {id(r) for r in latest}
             versions = {(r.id, r.mod_ts): r for r in batch.records}.values()
             older, older_refused = self._prepared(
                 batch, spec, [r for r in versions if id(r) not in chosen], now
             )
-            refused += older_refused
 
         def work(cur: Any) -> WriteOutcome:
-            result = dialect.upsert(cur, spec, rows) if rows else None
-            failed = list(result.failed if result else ())
-            bad_ids = {row.record.id for row, _ in failed}
-            kept = [r for r in rows if r.record.id not in bad_ids]
-            if batch.generation is not None and kept:
-                dialect.mark_seen(cur, spec, [r.record.id for r in kept], batch.generation)
+            upserted = None if payload is None else self._upsert_bulk(cur, spec, latest, payload)
+            if upserted is None:  # no bulk payload, or the database refused a value in it:
+                # the prepared rows find the records it refuses
+                rows, refused = prepared or self._prepared(batch, spec, latest, now)
+                upserted = self._upsert_prepared(cur, spec, rows, refused)
+            result, kept = upserted.result, upserted.kept
+            if batch.generation is not None and upserted.ids:
+                dialect.mark_seen(cur, spec, upserted.ids, batch.generation)
+            failed = list(result.failed)
             if spec.history and (kept or older):
                 history = dialect.insert_history(cur, spec, kept + older)
                 failed += [(row, f"history table: {why}") for row, why in history.failed]
-            quarantine = refused + [self._rejected(batch, r.record, why) for r, why in failed]
+            quarantine = [
+                *batch.rejected,
+                *upserted.refused,
+                *older_refused,
+                *(self._rejected(batch, r.record, why) for r, why in failed),
+            ]
             self._quarantine(cur, quarantine, batch.run_id, now)
             if batch.checkpoint is not None and batch.state_key is not None:
                 save_checkpoint(self.db, cur, batch.state_key, batch.checkpoint)
-            written = result.written if result else 0
-            return WriteOutcome(written, len(kept) - written, len(quarantine))
+            stale = len(upserted.ids) - result.written
+            return WriteOutcome(result.written, stale, len(quarantine))
 
         return self.db.run(SinkError, "sink.write_failed", context, work)
+
+    def _upsert_bulk(
+        self, cur: Any, spec: TableSpec, latest: Sequence[NormalizedRecord], payload: bytes
+    ) -> _Upserted | None:
+        result = self.db.dialect.upsert_bulk(cur, spec, payload)
+        return None if result is None else _Upserted(result, [r.id for r in latest])
+
+    def _upsert_prepared(
+        self, cur: Any, spec: TableSpec, rows: list[PreparedRow], refused: list[Rejected]
+    ) -> _Upserted:
+        result = self.db.dialect.upsert(cur, spec, rows) if rows else UpsertResult(0)
+        bad_ids = {row.record.id for row, _ in result.failed}
+        kept = [r for r in rows if r.record.id not in bad_ids]
+        return _Upserted(result, [r.record.id for r in kept], kept, refused)
 
     def _prepared(
         self, batch: Batch, spec: TableSpec, records: Iterable[NormalizedRecord], now: datetime
@@ -226,23 +259,9 @@ class SqlSink:
         if not records:
             return [], []
         dialect = self.db.dialect
-        keys = spec.value_keys
-        pick = operator.itemgetter(*keys)
-        data: list[tuple[Any, ...]] = []
-        for record in records:
-            try:
-                picked = pick(record.values)
-            except KeyError:  # a record without some column: read it as null
-                picked = tuple(record.values.get(k) for k in keys)
-            data.append(picked if len(keys) > 1 else (picked,))
-        extras = [
-            None
-            if r.extra is None
-            else json.dumps(r.extra, default=_json_default, ensure_ascii=False)
-            for r in records
-        ]
+        extras = [extra_json(r.extra) for r in records]
         count = len(records)
-        columns: list[Sequence[Any]] = [*zip(*data, strict=True)]
+        columns: list[Sequence[Any]] = [*zip(*value_rows(records, spec.value_keys), strict=True)]
         columns += [[now] * count, [batch.run_id] * count, [batch.generation] * count, extras]
         bound: list[Sequence[Any]] = []
         reasons: dict[int, list[str]] = {}

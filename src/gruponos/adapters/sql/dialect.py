@@ -28,6 +28,7 @@ from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
     from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.rows import BatchMeta
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,23 @@ class Dialect(ABC):
     @abstractmethod
     def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult: ...
 
+    def bulk_payload(
+        self,
+        spec: TableSpec,  # noqa: ARG002 - the default has no bulk path
+        records: Sequence[NormalizedRecord],  # noqa: ARG002
+        meta: BatchMeta,  # noqa: ARG002
+    ) -> bytes | None:
+        """The records encoded for :meth:`upsert_bulk`, when the dialect can guarantee that it
+        stores exactly what :meth:`upsert` of their prepared rows would, with no row refused
+        before the database sees it; else ``None`` and the caller prepares rows."""
+        return None
+
+    def upsert_bulk(self, cur: Any, spec: TableSpec, payload: bytes) -> UpsertResult | None:
+        """Upsert a :meth:`bulk_payload`; ``None`` when the database refused a value: nothing of
+        the batch is written, and the caller redoes it with :meth:`upsert` of prepared rows,
+        which finds the refused rows."""
+        raise NotImplementedError(f"{type(self).__name__} makes no bulk payload")
+
     @abstractmethod
     def insert_history(
         self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]
@@ -240,6 +258,17 @@ class Dialect(ABC):
     def error_reason(self, exc: Exception) -> str:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
+    def attempt(self, cur: Any, work: Callable[[], int]) -> int | None:
+        """``work()`` inside a savepoint; ``None``, with nothing of it left, on a data error."""
+        self.savepoint(cur, "GNOS_BATCH")
+        try:
+            written = work()
+        except self.data_errors:
+            self.rollback_to(cur, "GNOS_BATCH")
+            return None
+        self.release(cur, "GNOS_BATCH")
+        return written
+
     def isolate(
         self,
         cur: Any,
@@ -249,14 +278,9 @@ class Dialect(ABC):
     ) -> UpsertResult:
         """Run ``many`` inside a savepoint; on a data error redo row by row, each in its own
         savepoint, so only the rows that do not fit are refused."""
-        self.savepoint(cur, "GNOS_BATCH")
-        try:
-            written = many(rows)
-        except self.data_errors:
-            self.rollback_to(cur, "GNOS_BATCH")
-        else:
-            self.release(cur, "GNOS_BATCH")
-            return UpsertResult(written)
+        together = self.attempt(cur, lambda: many(rows))
+        if together is not None:
+            return UpsertResult(together)
         written, failed = 0, []
         for row in rows:
             self.savepoint(cur, "GNOS_ROW")

@@ -1,9 +1,12 @@
 """PostgreSQL (psycopg 3): COPY into a temporary table, then one monotonic upsert.
 
-``INSERT ... SELECT ... FROM "GNOS_STAGE" ON CONFLICT ("ID") DO UPDATE ... WHERE target.MOD_TS <=
-excluded.MOD_TS``. When a value does not fit (``VARCHAR(n)`` too short, ``BIGINT`` out of range,
-NUL characters ...), the batch is redone row by row, each row in its own savepoint, and only the
-refused rows go to quarantine.
+``INSERT ... SELECT ... FROM "GNOS_STAGE_<layout>" ON CONFLICT ("ID") DO UPDATE ... WHERE
+target.MOD_TS <= excluded.MOD_TS``. The staging table is made once per session and table layout
+(``ON COMMIT DELETE ROWS``), not per batch. A batch is sent as COPY text formatted straight from its
+records (:mod:`~gruponos.adapters.sql.pgcopy`) when that is sure to store what its prepared rows
+would; otherwise its prepared rows are sent with ``Copy.write_row``. When a value does not fit
+(``VARCHAR(n)`` too short, ``BIGINT`` out of range, NUL characters ...), the batch is redone from its
+prepared rows, row by row, each row in its own savepoint, and only the refused rows go to quarantine.
 
 Run lock: ``pg_try_advisory_lock`` on a dedicated session whose ``application_name`` names the
 owner; the server releases it when that session ends, however it ends.
@@ -12,7 +15,7 @@ owner; the server releases it when that session ends, however it ends.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,9 +36,11 @@ from gruponos.adapters.sql.dialect import (
     all_valid_text,
     kinds_of,
 )
+from gruponos.adapters.sql.pgcopy import copy_text
+from gruponos.adapters.sql.rows import BatchMeta
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
-from gruponos.domain.normalize import ID_COLUMN
+from gruponos.domain.normalize import ID_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
@@ -50,6 +55,14 @@ _TYPES = {
     ColumnType.BOOLEAN: "BOOLEAN",
     ColumnType.JSON: "TEXT",
 }
+
+
+def stage_name(spec: TableSpec) -> str:
+    """The session's staging table for the table's current bound columns: a column added or
+    widened by ``prepare`` gives a new name, hence a new stage shaped like the altered table."""
+    layout = [spec.table, *(f"{c.name} {c.type} {c.max_length}" for c in spec.bound_columns)]
+    digest = hashlib.sha256("\x1f".join(layout).encode("utf-8")).hexdigest()[:16].upper()
+    return f"{STAGE}_{digest}"
 
 
 def advisory_key(*parts: str) -> int:
@@ -143,25 +156,51 @@ class PostgresDialect(OnConflictDialect):
 
     @override
     def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult:
-        cols = ", ".join(quote(n) for n in spec.bound_names)
-        from_stage = self.upsert_sql(spec, source=STAGE)
         single = self.upsert_sql(spec)
 
         def many(batch: Sequence[PreparedRow]) -> int:
-            cur.execute(
-                f"CREATE TEMPORARY TABLE {quote(STAGE)} (LIKE {quote(spec.table)}) ON COMMIT DROP"
-            )
-            with cur.copy(f"COPY {quote(STAGE)} ({cols}) FROM STDIN") as copy:
+            def feed(copy: Any) -> None:
                 for row in batch:
                     copy.write_row(row.values)
-            cur.execute(from_stage)
-            return int(cur.rowcount)
+
+            return self._copy_and_upsert(cur, spec, feed)
 
         def one(row: PreparedRow) -> int:
             cur.execute(single, row.values)
             return int(cur.rowcount)
 
         return self.isolate(cur, rows, many, one)
+
+    @override
+    def bulk_payload(
+        self, spec: TableSpec, records: Sequence[NormalizedRecord], meta: BatchMeta
+    ) -> bytes | None:
+        return copy_text(spec, records, meta)
+
+    @override
+    def upsert_bulk(self, cur: Any, spec: TableSpec, payload: bytes) -> UpsertResult | None:
+        written = self.attempt(
+            cur, lambda: self._copy_and_upsert(cur, spec, lambda copy: copy.write(payload))
+        )
+        return None if written is None else UpsertResult(written)
+
+    def _copy_and_upsert(self, cur: Any, spec: TableSpec, feed: Callable[[Any], None]) -> int:
+        """COPY a batch (``feed`` writes it) into the stage, then upsert the target from it.
+
+        The stage is empty here: ``ON COMMIT DELETE ROWS`` empties it at every commit, and a
+        rollback (to the batch's savepoint or of the transaction) takes back what a failed batch
+        copied. ``IF NOT EXISTS`` makes it again when a rollback took back its creation.
+        """
+        stage = stage_name(spec)
+        cur.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(stage)} (LIKE {quote(spec.table)})"
+            " ON COMMIT DELETE ROWS"
+        )
+        cols = ", ".join(quote(n) for n in spec.bound_names)
+        with cur.copy(f"COPY {quote(stage)} ({cols}) FROM STDIN") as copy:
+            feed(copy)
+        cur.execute(self.upsert_sql(spec, source=stage))
+        return int(cur.rowcount)
 
     @override
     def mark_seen(self, cur: Any, spec: TableSpec, ids: Sequence[int], generation: str) -> None:
