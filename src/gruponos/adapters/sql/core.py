@@ -212,7 +212,10 @@ class SqlSink:
                 rows, refused = prepared or self._prepared(batch, spec, latest, now)
                 upserted = self._upsert_prepared(cur, spec, rows, refused)
             result, kept = upserted.result, upserted.kept
-            if batch.generation is not None and upserted.ids:
+            # Rows the upsert did not replace (their stored version is newer) still need the
+            # generation, or the full pass would soft-delete them; it says how many it replaced.
+            replaced_all = dialect.exact_upsert_count and result.written == len(upserted.ids)
+            if batch.generation is not None and upserted.ids and not replaced_all:
                 dialect.mark_seen(cur, spec, upserted.ids, batch.generation)
             failed = list(result.failed)
             if spec.history and (kept or older):

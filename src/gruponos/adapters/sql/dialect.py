@@ -115,6 +115,9 @@ class Dialect(ABC):
     data_errors: ClassVar[tuple[type[Exception], ...]] = ()
     #: Longest identifier in bytes; longer names are shortened with a hash (ddl.fit_identifier).
     max_identifier: ClassVar[int] = 128
+    #: The upsert's ``written`` counts exactly the rows it inserted or replaced, so when it equals
+    #: the rows kept, every one of them already has the batch's generation: no ``mark_seen``.
+    exact_upsert_count: ClassVar[bool] = False
 
     @abstractmethod
     def connect(self) -> Any:
@@ -296,6 +299,9 @@ class Dialect(ABC):
 
 class OnConflictDialect(Dialect, ABC):
     """SQLite and PostgreSQL: ``INSERT ... ON CONFLICT ("ID") DO UPDATE ... WHERE`` monotonic."""
+
+    #: Both count a row the ``DO UPDATE ... WHERE`` skips as unchanged (its rowcount is 0).
+    exact_upsert_count: ClassVar[bool] = True
 
     def upsert_sql(self, spec: TableSpec, source: str | None = None) -> str:
         """The monotonic upsert, from bound ``VALUES`` or from ``SELECT ... FROM source``."""
