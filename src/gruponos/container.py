@@ -171,6 +171,8 @@ def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
         max_reject_ratio=settings.sync.max_reject_ratio,
         prefetch_pages=settings.sync.prefetch_pages,
         write_behind=settings.sync.write_behind,
+        read_parallelism=settings.sync.read_parallelism,
+        min_window_ids=settings.sync.min_window_ids,
         dry_run=dry_run,
         normalize=NormalizeOptions(default_tz=ZoneInfo(zone) if zone else None),
         full_pipeline=settings.sync.full_pipeline,

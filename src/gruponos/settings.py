@@ -191,6 +191,16 @@ class SyncSettings(_Section):
     write_behind: bool = Field(
         default=True, description="write batches in a writer thread while the next pages are read"
     )
+    read_parallelism: int = Field(
+        4,
+        ge=1,
+        le=9,
+        description="id windows a new full pass reads at the same time (requests are also "
+        "capped by wms.max_concurrency)",
+    )
+    min_window_ids: int = Field(
+        10_000, ge=1, description="split a full pass only into windows of at least this many ids"
+    )
     full_pipeline: str = Field("full", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     incremental_pipeline: str = Field("incremental", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
 
