@@ -101,17 +101,22 @@ class Merged(Generic[T]):
     """Iterates several iterators at once: ``(index, item)`` pairs, and ``(index, Ended)`` once
     iterator ``index`` is exhausted. Items of one iterator keep their order.
 
-    One reader thread per iterator, all feeding one queue of at most ``depth`` items per
-    iterator, so memory stays bounded. Leaving the ``with`` block stops every reader and
-    closes every iterator, also when the caller stops early; an exception raised by an iterator
-    is re-raised in the caller. ``depth`` 0 reads the iterators in turn (one item of each) in
-    the calling thread.
+    Reader threads, one per iterator, feed one queue of at most ``depth`` items, so memory stays
+    bounded. They start as the caller needs them: the first at once, another each time the
+    caller has waited ``patience`` seconds for an item (the source is slow: more requests in
+    flight help), or when the running ones are all exhausted. So against a fast source the
+    caller's own work sets the pace with few readers, and against a slow one every iterator is
+    read at the same time. Leaving the ``with`` block stops every reader and closes every
+    iterator, also when the caller stops early; an exception raised by an iterator is re-raised
+    in the caller. ``depth`` 0 reads the iterators in turn (one item of each) in the calling
+    thread.
     """
 
-    def __init__(self, items: Sequence[Iterator[T]], depth: int) -> None:
+    def __init__(self, items: Sequence[Iterator[T]], depth: int, patience: float = 0.05) -> None:
         self._items = list(items)
         self._depth = depth
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1) * max(len(items), 1))
+        self._patience = patience
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(
@@ -119,12 +124,16 @@ class Merged(Generic[T]):
             )
             for i, it in enumerate(self._items)
         ]
+        self._started = 0
+
+    @property
+    def started(self) -> int:
+        """How many reader threads were started."""
+        return self._started
 
     def __enter__(self) -> Iterator[tuple[int, T | Ended]]:
         if self._depth <= 0:
             return self._serial()
-        for thread in self._threads:
-            thread.start()
         return self._drain()
 
     def __exit__(
@@ -138,13 +147,16 @@ class Merged(Generic[T]):
                 _close(items)
             return
         self._stop.set()
-        while any(t.is_alive() for t in self._threads):
+        started = self._threads[: self._started]
+        while any(t.is_alive() for t in started):
             try:  # unblock readers waiting for room in the queue
                 self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
-        for thread in self._threads:
+        for thread in started:
             thread.join()
+        for items in self._items[self._started :]:
+            _close(items)  # never read
 
     def _serial(self) -> Iterator[tuple[int, T | Ended]]:
         """Round robin: one item of each iterator in turn (interleaved as threads would)."""
@@ -157,6 +169,11 @@ class Merged(Generic[T]):
                     yield index, Ended(index)
                 else:
                     yield index, item
+
+    def _start_next(self) -> None:
+        if self._started < len(self._threads):
+            self._threads[self._started].start()
+            self._started += 1
 
     def _read(self, index: int, items: Iterator[T]) -> None:
         try:
@@ -179,13 +196,21 @@ class Merged(Generic[T]):
         return False
 
     def _drain(self) -> Iterator[tuple[int, T | Ended]]:
-        running = len(self._items)
-        while running:
-            item = self._queue.get()
+        total = len(self._items)
+        ended = 0
+        self._start_next()
+        while ended < total:
+            if self._started == ended:  # every started reader is done: start the next
+                self._start_next()
+            try:
+                item = self._queue.get(timeout=self._patience if self._started < total else None)
+            except queue.Empty:  # waiting on the source: one more request in flight
+                self._start_next()
+                continue
             if isinstance(item, _Raised):
                 raise item.error
             if isinstance(item[1], Ended):
-                running -= 1
+                ended += 1
             yield item
 
 

@@ -129,3 +129,44 @@ def test_leaving_early_stops_every_reader() -> None:
     assert all(s.closed for s in sources)
     assert not any(t.is_alive() for t in threading.enumerate() if "gruponos-reader" in t.name)
     assert sum(len(s.items) for s in sources) > 0  # bounded: they did not read everything
+
+
+def test_readers_start_one_after_another_while_the_caller_never_waits_long() -> None:
+    sources = [_Closing([k * 10 + i for i in range(3)]) for k in range(3)]
+    with Merged(sources, 2, patience=3600) as items:
+        order = [item for _, item in items if not isinstance(item, Ended)]
+    assert order == [0, 1, 2, 10, 11, 12, 20, 21, 22]
+
+
+class _Gated(_Closing):
+    """Its first item waits for ``gate``: a slow source."""
+
+    def __init__(self, items: list[int], gate: threading.Event) -> None:
+        super().__init__(items)
+        self.gate = gate
+
+    def __next__(self) -> int:
+        if not self.gate.wait(timeout=30):
+            raise TimeoutError("the gate never opened")
+        return super().__next__()
+
+
+def test_a_waiting_caller_starts_every_reader_so_requests_overlap() -> None:
+    gate = threading.Event()
+    sources = [_Gated([k, k + 100], gate) for k in range(4)]
+    merged = Merged(sources, 1, patience=0.001)
+
+    def open_when_all_started() -> None:
+        for _ in range(10_000):  # at most ~10 s: then open anyway and let the test fail
+            if merged.started == 4:
+                break
+            gate.wait(timeout=0.001)
+        gate.set()
+
+    opener = threading.Thread(target=open_when_all_started)
+    with merged as items:
+        opener.start()
+        got = sorted(item for _, item in items if not isinstance(item, Ended))
+    opener.join()
+    assert merged.started == 4
+    assert got == [0, 1, 2, 3, 100, 101, 102, 103]
