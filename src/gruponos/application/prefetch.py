@@ -103,9 +103,10 @@ class Merged(Generic[T]):
 
     Reader threads, one per iterator, feed one queue of at most ``depth`` items, so memory stays
     bounded. They start as the caller needs them: the first at once, another each time the
-    caller has waited ``patience`` seconds for an item (the source is slow: more requests in
-    flight help), or when the running ones are all exhausted. So against a fast source the
-    caller's own work sets the pace with few readers, and against a slow one every iterator is
+    caller has waited ``patience`` seconds for an item once items flow (the source is slow:
+    more requests in flight help), or when the running ones are all exhausted. So against a
+    fast source the caller's own work sets the pace with few readers, and against a slow one
+    every iterator is
     read at the same time. Leaving the ``with`` block stops every reader and closes every
     iterator, also when the caller stops early; an exception raised by an iterator is re-raised
     in the caller. ``depth`` 0 reads the iterators in turn (one item of each) in the calling
@@ -198,15 +199,18 @@ class Merged(Generic[T]):
     def _drain(self) -> Iterator[tuple[int, T | Ended]]:
         total = len(self._items)
         ended = 0
+        flowing = False  # the wait for the very first item (connecting, first page) is no sign
         self._start_next()
         while ended < total:
             if self._started == ended:  # every started reader is done: start the next
                 self._start_next()
+            more = flowing and self._started < total
             try:
-                item = self._queue.get(timeout=self._patience if self._started < total else None)
+                item = self._queue.get(timeout=self._patience if more else None)
             except queue.Empty:  # waiting on the source: one more request in flight
                 self._start_next()
                 continue
+            flowing = True
             if isinstance(item, _Raised):
                 raise item.error
             if isinstance(item[1], Ended):

@@ -139,21 +139,25 @@ def test_readers_start_one_after_another_while_the_caller_never_waits_long() -> 
 
 
 class _Gated(_Closing):
-    """Its first item waits for ``gate``: a slow source."""
+    """Its items after the first ``free`` ones wait for ``gate``: a slow source."""
 
-    def __init__(self, items: list[int], gate: threading.Event) -> None:
+    def __init__(self, items: list[int], gate: threading.Event, free: int = 0) -> None:
         super().__init__(items)
         self.gate = gate
+        self.free = free
 
     def __next__(self) -> int:
-        if not self.gate.wait(timeout=30):
+        if self.free:
+            self.free -= 1
+        elif not self.gate.wait(timeout=30):
             raise TimeoutError("the gate never opened")
         return super().__next__()
 
 
 def test_a_waiting_caller_starts_every_reader_so_requests_overlap() -> None:
     gate = threading.Event()
-    sources = [_Gated([k, k + 100], gate) for k in range(4)]
+    # the first item flows at once; then every source is slow until all four readers run
+    sources = [_Gated([k, k + 100], gate, free=1 if k == 0 else 0) for k in range(4)]
     merged = Merged(sources, 1, patience=0.001)
 
     def open_when_all_started() -> None:
@@ -170,3 +174,19 @@ def test_a_waiting_caller_starts_every_reader_so_requests_overlap() -> None:
     opener.join()
     assert merged.started == 4
     assert got == [0, 1, 2, 3, 100, 101, 102, 103]
+
+
+def test_the_wait_for_the_first_item_starts_no_other_reader() -> None:
+    gate = threading.Event()
+    sources = [_Gated([k], gate) for k in range(3)]
+    merged = Merged(sources, 1, patience=0.001)
+    with merged as items:
+        opener = threading.Timer(0.05, gate.set)  # the first page is slow to come
+        opener.start()
+        first = next(items)
+        started_at_first = merged.started
+        rest = list(items)
+    opener.join()
+    assert first == (0, 0)
+    assert started_at_first == 1
+    assert sorted(i for _, i in rest if not isinstance(i, Ended)) == [1, 2]
