@@ -11,9 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gruponos.adapters.sql import ddl
-from gruponos.adapters.sql.pgcopy import copy_layout, copy_text
+from gruponos.adapters.sql.pgcopy import EPOCH, copy_layout, copy_text, epoch_micros
 from gruponos.adapters.sql.rows import BatchMeta
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.schema import FieldType, SourceField, build_schema
@@ -70,10 +72,29 @@ def test_a_row_is_each_value_as_psycopg_writes_it_then_the_metadata() -> None:
         *("ID", "MOD_TS", "AMOUNT", "CODE", "LINES", "QTY", "RUSH_FLG", "SHIP_DATE"),
         *("GNOS_LOADED_AT", "GNOS_RUN_ID", "GNOS_SEEN_GEN", "GNOS_EXTRA"),
     )
+    # timestamps as microseconds since the epoch: 2024-03-01T12:00:00.25Z, 2024-03-02T00:00Z
     assert text_of(rec()) == (
-        "1\t2024-03-01 12:00:00.250000+00:00\t12.50\tA-1\t[1, 2]\t7\tt\t2024-03-04"
-        "\t2024-03-02 00:00:00+00:00\trun-1\tgen-1\t\\N\n"
+        "1\t1709294400250000\t12.50\tA-1\t[1, 2]\t7\tt\t2024-03-04"
+        "\t1709337600000000\trun-1\tgen-1\t\\N\n"
     )
+
+
+@settings(max_examples=300)
+@given(
+    instant=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    ),
+    minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_epoch_micros_keep_the_instant_to_the_microsecond(instant: datetime, minutes: int) -> None:
+    shown = instant.astimezone(timezone(timedelta(minutes=minutes)))  # any offset, same instant
+    micros = epoch_micros(shown)
+    assert EPOCH + timedelta(microseconds=micros) == instant
+
+
+def test_a_naive_timestamp_is_left_to_the_prepared_path() -> None:
+    naive = datetime(2024, 3, 1, 12)
+    assert copy_text(SPEC, [rec(MOD_TS=naive)], META) is None
 
 
 def test_nulls_missing_keys_false_and_extra_fields() -> None:
@@ -97,9 +118,9 @@ def test_the_metadata_is_escaped_too() -> None:
     assert (row["GNOS_RUN_ID"], row["GNOS_SEEN_GEN"]) == ("run\\t1", "gen\\\\1")
 
 
-def test_other_time_zones_keep_their_offset() -> None:
-    local = datetime(2024, 3, 1, 9, 0, tzinfo=timezone(timedelta(hours=-3)))
-    assert fields(rec(MOD_TS=local))[0]["MOD_TS"] == "2024-03-01 09:00:00-03:00"
+def test_other_time_zones_keep_their_instant() -> None:
+    local = datetime(2024, 3, 1, 9, 0, tzinfo=timezone(timedelta(hours=-3)))  # 12:00 UTC
+    assert fields(rec(MOD_TS=local))[0]["MOD_TS"] == "1709294400000000"
 
 
 @pytest.mark.parametrize(

@@ -303,14 +303,18 @@ class OnConflictDialect(Dialect, ABC):
     #: Both count a row the ``DO UPDATE ... WHERE`` skips as unchanged (its rowcount is 0).
     exact_upsert_count: ClassVar[bool] = True
 
-    def upsert_sql(self, spec: TableSpec, source: str | None = None) -> str:
-        """The monotonic upsert, from bound ``VALUES`` or from ``SELECT ... FROM source``."""
+    def upsert_sql(
+        self, spec: TableSpec, source: str | None = None, select: Sequence[str] | None = None
+    ) -> str:
+        """The monotonic upsert, from bound ``VALUES`` or from ``SELECT ... FROM source``
+        (``select``: an SQL expression per bound column; the columns themselves by default)."""
         names = spec.bound_names
         cols = ", ".join(quote(n) for n in names)
         if source is None:
             values = f"VALUES ({', '.join(self.params(spec.bound_types))})"
         else:
-            values = f"SELECT {cols} FROM {quote(source)}"
+            picked = ", ".join(select) if select is not None else cols
+            values = f"SELECT {picked} FROM {quote(source)}"
         target = quote(spec.table)
         sets = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n != SEEN_GEN]
         sets.append(

@@ -1,8 +1,11 @@
 """A batch as PostgreSQL ``COPY`` text, formatted by one generated function per table layout.
 
 The text is what psycopg's ``Copy.write_row`` would send for the prepared rows of the same batch
-(``str()`` of each value, ``t``/``f``, ``\\N`` for null), so the stored rows are the same; it costs
-one f-string per row instead of a dumper call per value. :func:`copy_text` gives up (``None``)
+(``str()`` of each value, ``t``/``f``, ``\\N`` for null), except timestamps: those go as whole
+microseconds since the epoch (:func:`epoch_micros`, exact and five times cheaper than their text)
+into a ``BIGINT`` column of the stage, and the upsert turns them back into instants
+(:func:`epoch_sql`). So the stored rows are the same; it costs one f-string per row instead of a
+dumper call per value. :func:`copy_text` gives up (``None``)
 whenever it cannot guarantee that sameness, and the caller then takes the prepared-row path:
 
 - a value whose Python type is not its column's usual type (a ``bool`` or ``str`` in an integer
@@ -22,7 +25,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -79,7 +82,29 @@ def checked_column(kind: type, column: Sequence[Any]) -> Sequence[Any] | None:
 def _field(index: int, ctype: ColumnType) -> str:
     if ctype is ColumnType.BOOLEAN:
         return f"{{B[v{index}]}}"
+    if ctype is ColumnType.TIMESTAMP:  # microseconds since the epoch: see epoch_micros
+        return f"{{N if v{index} is None else (v{index} - E) // US}}"
     return f"{{N if v{index} is None else v{index}!s}}"
+
+
+def epoch_sql(column_sql: str) -> str:
+    """SQL turning a ``BIGINT`` of microseconds since the epoch back into a ``TIMESTAMPTZ``,
+    exactly over Python's whole range (years 1 to 9999): whole seconds and the remaining
+    microseconds are added as two intervals, each product exact in ``float8``."""
+    return (
+        f"(TIMESTAMPTZ 'epoch' + ({column_sql} / 1000000) * INTERVAL '1 second'"
+        f" + ({column_sql} % 1000000) * INTERVAL '1 microsecond')"
+    )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_micros(value: datetime) -> int:
+    """An aware timestamp as whole microseconds since 1970-01-01 UTC: exact, and five times
+    cheaper to format than the timestamp's text (``TypeError`` for a naive one)."""
+    return (value - EPOCH) // MICROSECOND
 
 
 def _compile(types: Sequence[ColumnType]) -> _Formatter:
@@ -91,7 +116,12 @@ def _compile(types: Sequence[ColumnType]) -> _Formatter:
         "def format_rows(rows, extras, meta):\n"
         f"    return ''.join([f'{line}' for ({names}), x in zip(rows, extras)])\n"
     )
-    env: dict[str, Any] = {"N": NULL, "B": {None: NULL, True: "t", False: "f"}}
+    env: dict[str, Any] = {
+        "N": NULL,
+        "B": {None: NULL, True: "t", False: "f"},
+        "E": EPOCH,
+        "US": MICROSECOND,
+    }
     exec(compile(source, "<pgcopy>", "exec"), env)  # noqa: S102 - generated from indexes only
     formatter: _Formatter = env["format_rows"]
     return formatter
@@ -135,14 +165,33 @@ def copy_text(
     ready_extras = checked_column(str, extras)
     if ready_extras is None:
         return None
-    fixed: list[str] = []  # the metadata fields every row shares
-    for kind, value in ((datetime, meta.loaded_at), (str, meta.run_id), (str, meta.generation)):
-        ready = checked_column(kind, [value])
-        if ready is None:
-            return None
-        fixed.append(NULL if ready[0] is None else str(ready[0]))
-    text = layout.format_rows(rows, ready_extras, "\t".join(fixed))
+    shared = _shared_fields(meta)
+    if shared is None:
+        return None
+    try:
+        text = layout.format_rows(rows, ready_extras, shared)
+    except TypeError:  # a naive timestamp has no instant: the prepared path decides
+        return None
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate somewhere: the prepared path names the record
         return None
+
+
+def _shared_fields(meta: BatchMeta) -> str | None:
+    """The metadata fields every row of the batch shares, tab-separated (``None``: unfit)."""
+    fields: list[str] = []
+    for kind, value in ((datetime, meta.loaded_at), (str, meta.run_id), (str, meta.generation)):
+        ready = checked_column(kind, [value])
+        if ready is None:
+            return None
+        shared = ready[0]
+        if shared is None:
+            fields.append(NULL)
+        elif isinstance(shared, datetime):
+            if shared.tzinfo is None:
+                return None
+            fields.append(str(epoch_micros(shared)))
+        else:
+            fields.append(str(shared))
+    return "\t".join(fields)

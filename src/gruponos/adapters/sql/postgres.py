@@ -36,7 +36,7 @@ from gruponos.adapters.sql.dialect import (
     all_valid_text,
     kinds_of,
 )
-from gruponos.adapters.sql.pgcopy import copy_text
+from gruponos.adapters.sql.pgcopy import copy_text, epoch_sql
 from gruponos.adapters.sql.rows import BatchMeta
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
@@ -47,6 +47,16 @@ if TYPE_CHECKING:
     from gruponos.adapters.sql.core import SqlDatabase
 
 STAGE = "GNOS_STAGE"
+#: Column types of the bulk path's stage: what its COPY text holds.
+_BULK_STAGE_TYPES = {
+    ColumnType.INTEGER: "BIGINT",
+    ColumnType.DECIMAL: "NUMERIC",
+    ColumnType.TIMESTAMP: "BIGINT",
+    ColumnType.DATE: "DATE",
+    ColumnType.BOOLEAN: "BOOLEAN",
+    ColumnType.JSON: "TEXT",
+    ColumnType.TEXT: "TEXT",
+}
 _TYPES = {
     ColumnType.INTEGER: "BIGINT",
     ColumnType.DECIMAL: "NUMERIC",
@@ -57,12 +67,13 @@ _TYPES = {
 }
 
 
-def stage_name(spec: TableSpec) -> str:
+def stage_name(spec: TableSpec, *, bulk: bool = False) -> str:
     """The session's staging table for the table's current bound columns: a column added or
-    widened by ``prepare`` gives a new name, hence a new stage shaped like the altered table."""
+    widened by ``prepare`` gives a new name, hence a new stage shaped like the altered table.
+    The bulk path's stage (timestamps as microseconds) has its own name."""
     layout = [spec.table, *(f"{c.name} {c.type} {c.max_length}" for c in spec.bound_columns)]
     digest = hashlib.sha256("\x1f".join(layout).encode("utf-8")).hexdigest()[:16].upper()
-    return f"{STAGE}_{digest}"
+    return f"{STAGE}_{'B' if bulk else 'P'}{digest}"
 
 
 def advisory_key(*parts: str) -> int:
@@ -180,26 +191,45 @@ class PostgresDialect(OnConflictDialect):
     @override
     def upsert_bulk(self, cur: Any, spec: TableSpec, payload: bytes) -> UpsertResult | None:
         written = self.attempt(
-            cur, lambda: self._copy_and_upsert(cur, spec, lambda copy: copy.write(payload))
+            cur,
+            lambda: self._copy_and_upsert(cur, spec, lambda copy: copy.write(payload), bulk=True),
         )
         return None if written is None else UpsertResult(written)
 
-    def _copy_and_upsert(self, cur: Any, spec: TableSpec, feed: Callable[[Any], None]) -> int:
+    def _copy_and_upsert(
+        self, cur: Any, spec: TableSpec, feed: Callable[[Any], None], *, bulk: bool = False
+    ) -> int:
         """COPY a batch (``feed`` writes it) into the stage, then upsert the target from it.
 
-        The stage is empty here: ``ON COMMIT DELETE ROWS`` empties it at every commit, and a
-        rollback (to the batch's savepoint or of the transaction) takes back what a failed batch
-        copied. ``IF NOT EXISTS`` makes it again when a rollback took back its creation.
+        The prepared rows' stage is shaped like the table; the bulk stage (COPY text of
+        :mod:`~gruponos.adapters.sql.pgcopy`) holds timestamps as ``BIGINT`` microseconds and
+        plain ``TEXT``, and the upsert converts them (a text too long for its ``VARCHAR`` fails
+        there, as in the table). The stage is empty here: ``ON COMMIT DELETE ROWS`` empties it
+        at every commit, and a rollback (to the batch's savepoint or of the transaction) takes
+        back what a failed batch copied. ``IF NOT EXISTS`` makes it again when a rollback took
+        back its creation.
         """
-        stage = stage_name(spec)
+        stage = stage_name(spec, bulk=bulk)
+        if bulk:
+            columns = ", ".join(
+                f"{quote(c.name)} {_BULK_STAGE_TYPES[c.type]}" for c in spec.bound_columns
+            )
+            shape = f"({columns})"
+        else:
+            shape = f"(LIKE {quote(spec.table)})"
         cur.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(stage)} (LIKE {quote(spec.table)})"
-            " ON COMMIT DELETE ROWS"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(stage)} {shape} ON COMMIT DELETE ROWS"
         )
         cols = ", ".join(quote(n) for n in spec.bound_names)
         with cur.copy(f"COPY {quote(stage)} ({cols}) FROM STDIN") as copy:
             feed(copy)
-        cur.execute(self.upsert_sql(spec, source=stage))
+        select = None
+        if bulk:
+            select = [
+                epoch_sql(quote(c.name)) if c.type is ColumnType.TIMESTAMP else quote(c.name)
+                for c in spec.bound_columns
+            ]
+        cur.execute(self.upsert_sql(spec, source=stage, select=select))
         return int(cur.rowcount)
 
     @override
