@@ -428,6 +428,7 @@ class RecordNormalizer:
         if type(records) is JsonRecords:
             outcomes = self._page_decoder(records.raw)
             if outcomes is not None:
+                records.remember_count(len(outcomes))
                 return outcomes
         return self.normalize_many(records)
 

@@ -34,16 +34,26 @@ if TYPE_CHECKING:
 class JsonRecords(Sequence[Mapping[str, Any]]):
     """A page's records as the JSON array text the source received, decoded on first use.
 
-    ``raw`` is the array (``[{...}, ...]``); ``count`` its length, known without decoding (the
-    source checked that the array holds objects). Reading an item decodes the whole array once.
+    ``raw`` is the array (``[...]``, checked to be valid JSON by the source). Reading an item,
+    or its length before the normalizer has counted the records, decodes the whole array once;
+    an item that is not an object is the normalizer's to reject.
     """
 
     __slots__ = ("_count", "_items", "raw")
 
-    def __init__(self, raw: bytes, count: int) -> None:
+    def __init__(self, raw: bytes, count: int | None = None) -> None:
         self.raw = raw
         self._count = count
         self._items: list[Any] | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """No record, known without decoding."""
+        return self._count == 0 if self._count is not None else not self.raw.strip(b"[] \t\r\n")
+
+    def remember_count(self, count: int) -> None:
+        """The number of records, as found by whoever decoded :attr:`raw`."""
+        self._count = count
 
     def _decoded(self) -> list[Any]:
         if self._items is None:
@@ -51,10 +61,11 @@ class JsonRecords(Sequence[Mapping[str, Any]]):
             if not isinstance(items, list):
                 raise TypeError("JsonRecords holds a JSON array")
             self._items = items
+            self._count = len(items)
         return self._items
 
     def __len__(self) -> int:
-        return self._count
+        return self._count if self._count is not None else len(self._decoded())
 
     @overload
     def __getitem__(self, index: int) -> Mapping[str, Any]: ...
@@ -70,7 +81,7 @@ class JsonRecords(Sequence[Mapping[str, Any]]):
         return iter(self._decoded())
 
     def __repr__(self) -> str:
-        return f"JsonRecords({self._count} records, {len(self.raw)} bytes)"
+        return f"JsonRecords({len(self.raw)} bytes)"
 
 
 class _Relation(msgspec.Struct, gc=False):

@@ -11,14 +11,18 @@ from gruponos.adapters.wms_http.responses import (
     parse_envelope,
     parse_page_json,
 )
+from gruponos.domain.errors import RecordRejected
+from gruponos.domain.normalize import RecordNormalizer
 from gruponos.domain.pages import JsonRecords
+from support.records import allocation_schema
 
 GOOD = {"results": [{"id": 1}, {"id": 2, "x": [1, {"y": None}]}], "next_page": "https://w/p2"}
 
 
-def test_a_good_page_keeps_its_records_as_json_text_with_their_count() -> None:
+def test_a_good_page_keeps_its_records_as_json_text() -> None:
     envelope = page_envelope(parse_page_json(orjson.dumps({**GOOD, "result_count": 7})))
     assert isinstance(envelope.records, JsonRecords)
+    assert not envelope.records.is_empty
     assert len(envelope.records) == 2
     assert list(envelope.records) == GOOD["results"]
     assert (envelope.next_page, envelope.result_count) == ("https://w/p2", 7)
@@ -31,8 +35,7 @@ def test_a_good_page_keeps_its_records_as_json_text_with_their_count() -> None:
         "text",
         {"next_page": None},
         {"results": {"id": 1}},
-        {"results": [{"id": 1}, 2]},
-        {"results": [[]]},
+        {"results": "[1]"},
         {"results": [], "next_page": ""},
         {"results": [], "next_page": 3},
     ],
@@ -55,3 +58,22 @@ def test_broken_json_is_malformed_at_parse_time_so_it_is_retried(content: bytes)
 def test_a_bool_result_count_is_ignored_as_before() -> None:
     envelope = page_envelope(parse_page_json(orjson.dumps({"results": [], "result_count": True})))
     assert envelope.result_count is None
+
+
+@pytest.mark.parametrize("results", [b"[]", b"[ ]", b"[\n\t]"])
+def test_an_empty_array_is_known_empty_without_decoding(results: bytes) -> None:
+    envelope = page_envelope(parse_page_json(b'{"results": ' + results + b"}"))
+    assert isinstance(envelope.records, JsonRecords)
+    assert envelope.records.is_empty
+    assert envelope.records._items is None  # nothing decoded
+
+
+def test_items_that_are_not_objects_reach_the_normalizer_which_quarantines_them() -> None:
+    envelope = page_envelope(parse_page_json(b'{"results": [{"id": 1}, 2, []]}'))
+    normalizer = RecordNormalizer(allocation_schema())
+    outcomes = normalizer.normalize_page(envelope.records)
+    assert len(outcomes) == len(envelope.records) == 3
+    assert [type(o).__name__ for o in outcomes[1:]] == ["RecordRejected"] * 2
+    assert all(
+        "not a JSON object" in o.reason for o in outcomes[1:] if isinstance(o, RecordRejected)
+    )

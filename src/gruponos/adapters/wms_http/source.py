@@ -37,6 +37,7 @@ from gruponos.adapters.wms_http.urls import (
     window_params,
 )
 from gruponos.application.errors import WmsError
+from gruponos.domain.pages import JsonRecords
 from gruponos.application.ports import Page
 from gruponos.domain.schema import EntitySchema, schema_from_describe
 from gruponos.domain.sync import FullWindow, Position, ReadWindow
@@ -297,16 +298,10 @@ class HttpxWmsSource:
             if isinstance(page, WmsError):
                 yield page
                 return
-            page_obj, next_page = page
+            page_obj, next_page, empty = page
             number += 1
-            empty_run = 0 if page_obj.records else empty_run + 1
-            log.debug(
-                "wms.page",
-                entity=entity,
-                page=number,
-                records=len(page_obj.records),
-                retries=page_obj.retries,
-            )
+            empty_run = empty_run + 1 if empty else 0
+            log.debug("wms.page", entity=entity, page=number, retries=page_obj.retries)
             yield page_obj
             if next_page is None:
                 return
@@ -318,14 +313,17 @@ class HttpxWmsSource:
 
     def _page(
         self, entity: str, url: str, fetched: Fetched, number: int
-    ) -> tuple[Page, str | None] | WmsError:
+    ) -> tuple[Page, str | None, bool] | WmsError:
+        """The page, its ``next_page`` and whether it holds no record."""
         body: RawPage = fetched.body
         try:
             envelope = page_envelope(body)
         except MalformedBody as exc:
             return _malformed(str(exc), url, entity, attempts=fetched.retries + 1)
-        page = Page(entity, envelope.records, number, retries=fetched.retries)
-        return page, envelope.next_page
+        records = envelope.records
+        empty = records.is_empty if isinstance(records, JsonRecords) else not records
+        page = Page(entity, records, number, retries=fetched.retries)
+        return page, envelope.next_page, empty
 
     def _check_next(
         self, entity: str, next_page: str, seen: set[str], number: int, empty_run: int
