@@ -11,6 +11,7 @@ import time
 from returns.pipeline import is_successful
 
 from gruponos.adapters.logs import configure_logging
+from gruponos.adapters.runtime import tune_allocator
 from gruponos.container import build_container
 from gruponos.domain.sync import SyncMode
 from gruponos.settings import load_settings
@@ -18,6 +19,7 @@ from gruponos.settings import load_settings
 
 def main() -> None:
     base_url, database_url, mode = sys.argv[1:4]
+    tune_allocator()  # as the gruponos command does at start
     configure_logging("json", "warning")
     wms = {"base_url": base_url, "username": "wms_user", "password": "wms_password"}
     settings = load_settings(

@@ -18,6 +18,7 @@ from gruponos.adapters.cli.demo import demo
 from gruponos.adapters.cli.health import health
 from gruponos.adapters.cli.sync_cmd import list_pipelines, run, sync
 from gruponos.adapters.cli.verify import verify
+from gruponos.adapters.runtime import tune_allocator
 from gruponos.simulator.cli import simulator
 
 _PATH = click.Path(path_type=Path)
@@ -74,6 +75,7 @@ def main(
     Exit codes: 0 ok, 1 failed, 2 configuration or usage error, 3 quarantined records over the
     threshold.
     """
+    tune_allocator()
     ctx.obj = CliContext(config_file, secrets_dir, env_file, log_format, log_level, progress)
 
 

@@ -21,6 +21,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.__about__ import __version__
 from gruponos.adapters.logs import configure_logging
+from gruponos.adapters.runtime import tune_allocator
 from gruponos.adapters.singer.config import TapConfig, TargetConfig, config_problems
 from gruponos.adapters.singer.streams import Selection
 from gruponos.adapters.singer.tap import QuarantineFile, SingerTap
@@ -104,6 +105,7 @@ def tap_main(argv: Sequence[str] | None = None) -> None:
     """``tap-gruponos``: Oracle WMS Cloud entities as Singer streams."""
     program = "tap-gruponos"
     args = _parser(program, tap=True).parse_args(argv)
+    tune_allocator()
     configure_logging("json", args.log_level)  # stderr: stdout is the Singer stream
     if args.about:
         _about(
@@ -161,6 +163,7 @@ def target_main(argv: Sequence[str] | None = None) -> None:
     """``target-gruponos``: Singer streams into SQLite, PostgreSQL or Oracle."""
     program = "target-gruponos"
     args = _parser(program, tap=False).parse_args(argv)
+    tune_allocator()
     configure_logging("json", args.log_level)
     if args.about:
         _about(

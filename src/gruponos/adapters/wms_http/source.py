@@ -37,8 +37,8 @@ from gruponos.adapters.wms_http.urls import (
     window_params,
 )
 from gruponos.application.errors import WmsError
-from gruponos.domain.pages import JsonRecords
 from gruponos.application.ports import Page
+from gruponos.domain.pages import JsonRecords
 from gruponos.domain.schema import EntitySchema, schema_from_describe
 from gruponos.domain.sync import FullWindow, Position, ReadWindow
 
