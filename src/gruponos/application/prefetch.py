@@ -113,7 +113,7 @@ class Merged(Generic[T]):
     thread.
     """
 
-    def __init__(self, items: Sequence[Iterator[T]], depth: int, patience: float = 0.05) -> None:
+    def __init__(self, items: Sequence[Iterator[T]], depth: int, patience: float = 0.2) -> None:
         self._items = list(items)
         self._depth = depth
         self._patience = patience
