@@ -76,8 +76,9 @@ class SyncOptions:
     #: Batches are written by a writer thread while the next pages are normalized (at most one
     #: batch waits); ``False`` writes each batch in the calling thread.
     write_behind: bool = True
-    #: A new full pass reads this many disjoint id windows at the same time (one reader thread
-    #: each, ``prefetch_pages`` pages ahead each); 1 reads the ids in one sweep.
+    #: A new full pass splits the ids into this many disjoint windows, each with its own reader
+    #: thread (``prefetch_pages`` pages ahead in all); a reader starts when the pipeline waits
+    #: for pages (see :class:`~gruponos.application.prefetch.Merged`). 1: one sweep.
     read_parallelism: int = 4
     #: ... but only when each window spans at least this many ids.
     min_window_ids: int = 10_000
