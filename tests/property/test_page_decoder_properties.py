@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from gruponos.domain.errors import RecordRejected
 from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
 from gruponos.domain.pages import JsonRecords, compile_page_decoder
+from gruponos.domain.schema import FieldType, SourceField, build_schema
 from support.records import allocation, allocation_schema
 
 SCHEMA = allocation_schema()
@@ -185,3 +186,34 @@ def test_json_records_decode_once_and_only_when_read() -> None:
     assert [r["id"] for r in page] == [1, 2]
     assert page[1]["id"] == 2
     assert page[0:1] == [allocation(1)]
+
+
+def test_field_names_msgspec_cannot_map_go_record_by_record_with_the_same_outcomes() -> None:
+    hostile = 'name"; DROP TABLE CANARY; --'
+    schema = build_schema(
+        "allocation",
+        [
+            SourceField("id", FieldType.PK),
+            SourceField("mod_ts", FieldType.DATETIME),
+            SourceField(hostile, FieldType.VARCHAR),
+            SourceField("back\\slash", FieldType.INTEGER),
+            SourceField("ctl\x01", FieldType.INTEGER),
+        ],
+    ).unwrap()
+    normalizer = RecordNormalizer(schema)
+    records = [
+        {
+            "id": 1,
+            "mod_ts": "2020-11-20T11:57:14-03:00",
+            hostile: "x",
+            "back\\slash": 2,
+            "ctl\x01": 3,
+        }
+    ]
+    raw, page = _page(records)
+    assert compile_page_decoder(schema, NormalizeOptions())(raw) is None
+    outcomes = normalizer.normalize_page(page)
+    assert [_outcome(o) for o in outcomes] == [
+        _outcome(o) for o in normalizer.normalize_many(msgspec.json.decode(raw))
+    ]
+    assert isinstance(outcomes[0], NormalizedRecord)

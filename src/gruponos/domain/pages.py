@@ -98,6 +98,10 @@ class _GiveUp(Exception):  # noqa: N818 - control flow: the page goes record by 
 PageDecoder = Callable[[bytes], "list[NormalizedRecord | RecordRejected] | None"]
 
 
+def _record_by_record(raw: bytes) -> None:
+    """Always ``None``: the page goes record by record."""
+
+
 def _field_type(field: SourceField, non_negative: bool) -> Any:
     """The msgspec type accepting exactly what the fast path accepts (converted values aside)."""
     tp: Any
@@ -224,14 +228,19 @@ def compile_page_decoder(schema: EntitySchema, options: NormalizeOptions) -> Pag
         f"{', '.join(entries)}}}, None))",
         "  return out",
     ]
-    record_type = msgspec.defstruct(
-        f"{schema.entity}_record",
-        members,
-        rename=rename,
-        kw_only=True,
-        forbid_unknown_fields=True,
-        gc=False,
-    )
+    try:
+        record_type = msgspec.defstruct(
+            "record",
+            members,
+            rename=rename,
+            kw_only=True,
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+    except (ValueError, TypeError):
+        # A field name msgspec cannot map (a quote, a backslash, a control character): such
+        # an entity's pages go record by record, which takes any name.
+        return _record_by_record
     decoder = msgspec.json.Decoder(list[record_type])  # type: ignore[valid-type]
     code = compile("\n".join(body), f"<page decoder {schema.entity!r}>", "exec")
     exec(code, env)  # noqa: S102 - generated from fixed text and indexes only
