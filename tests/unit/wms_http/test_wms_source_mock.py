@@ -641,3 +641,23 @@ def test_concurrent_callers_share_one_token_fetch() -> None:
             thread.join()
     assert len(idcs.issued) == 1
     assert set(tokens) == set(idcs.issued)
+
+
+def test_id_bounds_ask_one_row_each_way_with_the_configured_filters() -> None:
+    def first(request: httpx.Request) -> httpx.Response:
+        return page([rec(3)] if query(request)["ordering"] == "id" else [rec(97)])
+
+    wms = ScriptedWms().on("entity/allocation/", first)
+    with mock_source(wms, extra_filters={"facility_id__code": "FAC1"}) as source:
+        assert unsafe_perform_io(source.id_bounds("allocation").unwrap()) == (3, 97)
+    asked = [query(r) for r in wms.requests]
+    assert [q["ordering"] for q in asked] == ["id", "-id"]
+    assert all(q["page_size"] == "1" and q["facility_id__code"] == "FAC1" for q in asked)
+
+
+def test_id_bounds_refuse_an_id_that_is_not_an_integer() -> None:
+    wms = ScriptedWms().on("entity/allocation/", page([{"id": "7"}]))
+    with mock_source(wms) as source:
+        result = source.id_bounds("allocation")
+    assert not is_successful(result)
+    assert unsafe_perform_io(result.failure()).code == "wms.malformed_response"

@@ -182,12 +182,43 @@ class HttpxWmsSource:
 
     def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
         """The newest ``(mod_ts, id)``: one row ordered ``-mod_ts,-id`` (``None`` on the 404)."""
+        first = self._first_row(entity, "-mod_ts,-id", "id,mod_ts")
+        if not isinstance(first, tuple):
+            return first
+        newest, url = first
+        try:
+            mod_ts = datetime.fromisoformat(str(newest["mod_ts"]))
+            if mod_ts.tzinfo is None:
+                raise MalformedBody("mod_ts has no UTC offset")
+            return IOSuccess(Position(mod_ts.astimezone(UTC), int(newest["id"])))
+        except (MalformedBody, KeyError, TypeError, ValueError) as exc:
+            return IOFailure(_malformed(f"bad newest record: {exc}", url, entity))
+
+    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
+        """The lowest and highest id: one row ordered ``id``, one ordered ``-id``."""
+        ends: list[int] = []
+        for ordering in ("id", "-id"):
+            first = self._first_row(entity, ordering, "id")
+            if not isinstance(first, tuple):
+                return first
+            row, url = first
+            value = row.get("id")
+            if not isinstance(value, int) or isinstance(value, bool):
+                return IOFailure(_malformed(f"bad {ordering} record: id is {value!r}", url, entity))
+            ends.append(value)
+        return IOSuccess((min(ends), max(ends)))
+
+    def _first_row(
+        self, entity: str, ordering: str, fields: str
+    ) -> tuple[Mapping[str, Any], str] | IOResult[None, WmsError]:
+        """The first row (and the URL asked) of the entity in ``ordering``, with the configured
+        filters; ``IOSuccess(None)`` when there is none, ``IOFailure`` when the WMS fails."""
         if not is_entity_name(entity):
             return IOFailure(_bad_entity(entity))
         params = {
             **self._config.extra_filters,
-            "ordering": "-mod_ts,-id",
-            "fields": "id,mod_ts",
+            "ordering": ordering,
+            "fields": fields,
             "page_mode": PageMode.PAGED.value,
             "page_size": "1",
         }
@@ -199,46 +230,9 @@ class HttpxWmsSource:
             return IOSuccess(None)
         try:
             results = parse_envelope(fetched.body).records
-            if not results:
-                return IOSuccess(None)
-            newest = results[0]
-            mod_ts = datetime.fromisoformat(str(newest["mod_ts"]))
-            if mod_ts.tzinfo is None:
-                raise MalformedBody("mod_ts has no UTC offset")
-            return IOSuccess(Position(mod_ts.astimezone(UTC), int(newest["id"])))
-        except (MalformedBody, KeyError, TypeError, ValueError) as exc:
-            return IOFailure(_malformed(f"bad newest record: {exc}", url, entity))
-
-    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
-        """The lowest and highest id: one row ordered ``id``, one ordered ``-id``."""
-        if not is_entity_name(entity):
-            return IOFailure(_bad_entity(entity))
-        url = entity_url(self._config.api_root, entity)
-        ends: list[int] = []
-        for ordering in ("id", "-id"):
-            params = {
-                **self._config.extra_filters,
-                "ordering": ordering,
-                "fields": "id",
-                "page_mode": PageMode.PAGED.value,
-                "page_size": "1",
-            }
-            fetched = self._fetcher.get_json(url, params, entity=entity, empty_on_404=True)
-            if isinstance(fetched, WmsError):
-                return IOFailure(fetched)
-            if fetched.body is None:
-                return IOSuccess(None)
-            try:
-                results = parse_envelope(fetched.body).records
-                if not results:
-                    return IOSuccess(None)
-                value = results[0]["id"]
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise MalformedBody(f"id is not an integer: {value!r}")
-                ends.append(value)
-            except (MalformedBody, KeyError) as exc:
-                return IOFailure(_malformed(f"bad {ordering} record: {exc}", url, entity))
-        return IOSuccess((min(ends), max(ends)))
+        except MalformedBody as exc:
+            return IOFailure(_malformed(str(exc), url, entity))
+        return (results[0], url) if results else IOSuccess(None)
 
     def fetch_one(
         self, entity: str, record_id: int
