@@ -8,14 +8,10 @@ raises); the batch is then replayed, as a resumed run would.
 from __future__ import annotations
 
 import itertools
-import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -31,25 +27,10 @@ from gruponos.adapters.sql.sqlite import SqliteDialect
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.schema import FieldType, SourceField, build_schema
 from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode
+from support.sqlsink import FailingConnection, pg_schema
 
-PG_DSN = os.getenv("GRUPONOS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 _names = itertools.count()
-
-
-class FailingConnection:
-    """Delegates to a real connection; ``commit`` raises while ``fail_commit`` is set."""
-
-    def __init__(self, inner: Any, error: type[Exception]) -> None:
-        self.inner, self.error, self.fail_commit = inner, error, False
-
-    def commit(self) -> None:
-        if self.fail_commit:
-            raise self.error("injected crash before commit")
-        self.inner.commit()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @dataclass(frozen=True)
@@ -140,22 +121,12 @@ def test_sqlite_converges_to_newest_versions_and_committed_checkpoint(plan: list
 
 @pytest.fixture(scope="module")
 def pg_backend() -> Iterator[tuple[SqlBackend, FailingConnection]]:
-    try:
-        psycopg.connect(PG_DSN, connect_timeout=3).close()
-    except psycopg.Error:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_DSN} (GRUPONOS_TEST_PG_DSN)")
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in PG_DSN else "?"
-    dsn = f"{PG_DSN}{sep}options={quote(f'-csearch_path={name}')}"
-    backend, conn = open_failing(PostgresDialect(dsn), psycopg.OperationalError)
-    try:
-        yield backend, conn
-    finally:
-        backend.close()
-        with psycopg.connect(PG_DSN, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {name} CASCADE")
+    with pg_schema() as url:
+        backend, conn = open_failing(PostgresDialect(url), psycopg.OperationalError)
+        try:
+            yield backend, conn
+        finally:
+            backend.close()
 
 
 @pytest.mark.postgres

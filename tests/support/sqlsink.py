@@ -6,6 +6,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -79,9 +80,10 @@ def pg_available() -> bool:
     return True
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a schema of its own, dropped afterwards."""
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a schema of its own, dropped afterwards (skips the
+    test when PostgreSQL is not reachable)."""
     if not pg_available():
         pytest.skip(f"PostgreSQL is not reachable at {PG_DSN} (GRUPONOS_TEST_PG_DSN)")
     name = f"t_{uuid.uuid4().hex[:16]}"
@@ -93,6 +95,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL in a schema of its own, per test (:func:`pg_schema`)."""
+    with pg_schema() as url:
+        yield url
 
 
 BackendFactory = Callable[..., SqlBackend]

@@ -5,13 +5,10 @@ when the upsert itself replaced every row (PostgreSQL and SQLite count what they
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import quote as url_quote
 
-import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +18,7 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
 from gruponos.adapters.sql.ddl import TableSpec
 from gruponos.domain.sync import Batch, WriteOutcome
-from support.sqlsink import PG_DSN, T0, BackendFactory, pg_available, query, record, schema
+from support.sqlsink import T0, BackendFactory, pg_schema, query, record, schema
 
 _entities = itertools.count()
 
@@ -129,19 +126,12 @@ def test_sqlite_full_passes_mark_every_row_they_meet(plan: list[list[tuple[int, 
 
 @pytest.fixture(scope="module")
 def pg_backend() -> Iterator[SqlBackend]:
-    if not pg_available():
-        pytest.skip(f"PostgreSQL is not reachable at {PG_DSN} (GRUPONOS_TEST_PG_DSN)")
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in PG_DSN else "?"
-    backend = ok(open_sql_backend(f"{PG_DSN}{sep}options={url_quote(f'-csearch_path={name}')}"))
-    try:
-        yield backend
-    finally:
-        backend.close()
-        with psycopg.connect(PG_DSN, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {name} CASCADE")
+    with pg_schema() as url:
+        backend = ok(open_sql_backend(url))
+        try:
+            yield backend
+        finally:
+            backend.close()
 
 
 @pytest.mark.postgres

@@ -9,13 +9,11 @@ tables, quarantine rows and outcomes must be equal to the character.
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import quote as url_quote
 
 import psycopg
 import pytest
@@ -34,7 +32,7 @@ from gruponos.application.errors import SinkError
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.schema import EntitySchema, FieldType, SourceField, build_schema
 from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
-from support.sqlsink import PG_DSN, T0, FailingConnection, pg_available, query
+from support.sqlsink import T0, FailingConnection, pg_schema, query
 
 pytestmark = pytest.mark.postgres
 CLOCK = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
@@ -70,11 +68,6 @@ class SpyDialect(PostgresDialect):
         return super().upsert(cur, spec, rows)
 
 
-def schema_url(name: str) -> str:
-    sep = "&" if "?" in PG_DSN else "?"
-    return f"{PG_DSN}{sep}options={url_quote(f'-csearch_path={name}')}"
-
-
 def open_spy(url: str, *, bulk: bool = True, failing: bool = False) -> SqlBackend:
     dialect = SpyDialect(url, bulk=bulk)
     conn = dialect.connect()
@@ -92,21 +85,13 @@ def spy(backend: SqlBackend) -> SpyDialect:
 @pytest.fixture(scope="module")
 def pair() -> Iterator[tuple[SqlBackend, SqlBackend]]:
     """(shipped, prepared-only) backends, each on a schema of its own, for the whole module."""
-    if not pg_available():
-        pytest.skip(f"PostgreSQL is not reachable at {PG_DSN} (GRUPONOS_TEST_PG_DSN)")
-    names = [f"t_{uuid.uuid4().hex[:16]}" for _ in range(2)]
-    with psycopg.connect(PG_DSN, autocommit=True) as admin:
-        for name in names:
-            admin.execute(f"CREATE SCHEMA {name}")
-    backends = (open_spy(schema_url(names[0])), open_spy(schema_url(names[1]), bulk=False))
-    try:
-        yield backends
-    finally:
-        for backend in backends:
-            backend.close()
-        with psycopg.connect(PG_DSN, autocommit=True) as admin:
-            for name in names:
-                admin.execute(f"DROP SCHEMA {name} CASCADE")
+    with pg_schema() as shipped_url, pg_schema() as prepared_url:
+        backends = (open_spy(shipped_url), open_spy(prepared_url, bulk=False))
+        try:
+            yield backends
+        finally:
+            for backend in backends:
+                backend.close()
 
 
 @pytest.fixture
