@@ -45,7 +45,6 @@ from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import (
     Checkpoint,
     EntityReport,
-    FullWindow,
     ReadWindow,
     RunStatus,
     StateKey,
@@ -182,13 +181,12 @@ class SyncEntities:
         begun = self._begin(run_id, mode, key)
         if isinstance(begun, PortError):
             return _with_error(report, begun)
-        schema, checkpoint, window = begun
+        schema, checkpoint, windows = begun
         normalizer = RecordNormalizer(schema, self._options.normalize)
         writer = BatchWriter(
             self._sink, self._state, self._options, self._emit, run_id, key, checkpoint, report
         )
         read_error: PortError | None = None
-        windows = checkpoint.remaining() if mode is SyncMode.FULL else (window,)
         reads = [self._source.read(entity, w) for w in windows]
         full = mode is SyncMode.FULL
         with Merged(reads, self._options.prefetch_pages) as pages, writer:
@@ -234,8 +232,8 @@ class SyncEntities:
 
     def _begin(
         self, run_id: str, mode: SyncMode, key: StateKey
-    ) -> tuple[EntitySchema, Checkpoint, ReadWindow] | PortError:
-        """Describe, prepare the table, load the checkpoint and decide the read window."""
+    ) -> tuple[EntitySchema, Checkpoint, tuple[ReadWindow, ...]] | PortError:
+        """Describe, prepare the table, load the checkpoint and decide the read windows."""
         described = self._source.describe(key.entity)
         if not is_successful(described):
             return _error_of(described)
@@ -247,7 +245,7 @@ class SyncEntities:
         loaded = self._state.load(key)
         if not is_successful(loaded):
             return _error_of(loaded)
-        checkpoint, window = self._start(run_id, mode, unsafe_perform_io(loaded.unwrap()))
+        checkpoint = self._start(run_id, mode, unsafe_perform_io(loaded.unwrap()))
         if mode is SyncMode.FULL and checkpoint.generation == run_id:
             # A new pass: note where the source stands, so the incremental pipeline can start
             # there once the pass is complete instead of re-reading everything.
@@ -259,18 +257,16 @@ class SyncEntities:
             if isinstance(split, PortError):
                 return split
             checkpoint = split
-        return schema, checkpoint, window
+        if mode is SyncMode.FULL:
+            return schema, checkpoint, checkpoint.remaining()
+        return schema, checkpoint, (incremental_window(checkpoint, self._options.overlap),)
 
-    def _start(
-        self, run_id: str, mode: SyncMode, stored: Checkpoint | None
-    ) -> tuple[Checkpoint, ReadWindow]:
+    def _start(self, run_id: str, mode: SyncMode, stored: Checkpoint | None) -> Checkpoint:
         if mode is SyncMode.INCREMENTAL:
-            checkpoint = stored or Checkpoint(SyncMode.INCREMENTAL)
-            return checkpoint, incremental_window(stored, self._options.overlap)
+            return stored or Checkpoint(SyncMode.INCREMENTAL)
         if stored is not None and not stored.complete and stored.generation is not None:
-            # Resume the unfinished pass: same generation, each window after its last id.
-            return stored, FullWindow(after_id=stored.last_id)
-        return Checkpoint(SyncMode.FULL, generation=run_id), FullWindow(after_id=None)
+            return stored  # resume the unfinished pass: each window after its last id
+        return Checkpoint(SyncMode.FULL, generation=run_id)
 
     def _split(self, entity: str, checkpoint: Checkpoint) -> Checkpoint | PortError:
         """A new full pass reads ``read_parallelism`` id windows at once, when there are ids
