@@ -232,6 +232,10 @@ class EntityReport:
     status: RunStatus = RunStatus.RUNNING
     error: str | None = None
     checkpoint: Checkpoint | None = None
+    # Data quality: per field, how many records read held null where describe says a create must
+    # carry a value (counted, never quarantined: old records can lack it). Field names sorted.
+    required_nulls: tuple[tuple[str, int], ...] = ()
+    warnings: tuple[str, ...] = ()  # things an operator should know that did not fail the run
 
     @property
     def reject_ratio(self) -> float:
@@ -291,6 +295,8 @@ class SyncReport:
                     "seconds": round(e.seconds, 3),
                     "error": e.error,
                     "checkpoint": e.checkpoint.to_json() if e.checkpoint else None,
+                    "data_quality": {"required_but_null": dict(e.required_nulls)},
+                    "warnings": list(e.warnings),
                 }
                 for e in self.entities
             ],

@@ -57,6 +57,15 @@ def _entity_from_json(data: Mapping[str, Any], run_mode: str) -> EntityReport:
         seconds=float(data.get("seconds", 0.0)),
         error=data.get("error"),
         checkpoint=Checkpoint.from_json(checkpoint) if checkpoint else None,
+        required_nulls=tuple(
+            sorted(
+                (str(name), int(count))
+                for name, count in (data.get("data_quality") or {})
+                .get("required_but_null", {})
+                .items()
+            )
+        ),
+        warnings=tuple(str(w) for w in data.get("warnings", ())),
         **{key: int(data.get(key, 0)) for key in _COUNTS},
     )
 
