@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gruponos.domain.normalize import RecordNormalizer
-from support.records import allocation, allocation_schema
+from gruponos.domain.errors import RecordRejected
+from gruponos.domain.normalize import NormalizedRecord, RecordNormalizer
+from gruponos.domain.pages import JsonRecords
+from support.records import allocation, allocation_schema, real_allocation_schema
 
 NORMALIZER = RecordNormalizer(allocation_schema())
 
@@ -65,3 +68,53 @@ def test_relation_flattening_is_total_and_reversible(relation: dict[str, object]
         assert flat == (None, None)
     else:
         assert flat == (relation["id"], relation["key"])
+
+
+# -- describe's "required" never rejects a record -----------------------------------------------
+
+REAL = RecordNormalizer(real_allocation_schema())
+NON_KEY = sorted(n for n in allocation(1) if n not in ("id", "mod_ts", "url"))
+# For each field, a value that does not fit its type (or its rule: quantities are not negative).
+UNFIT: dict[str, object] = {
+    "create_ts": "yesterday",
+    "alloc_qty": "-1",
+    "task_seq_nbr": "seven",
+    "is_picking_flg": "yes",
+    "pick_locn_str": "x" * 21,
+    "order_dtl_id": {"id": "one", "key": "K", "url": ""},
+    "wave_id": [1],
+    "status_id": 1.5,
+    "picked_date": "2020-13-45",
+}
+BAD_KEYS: dict[str, object] = {"id": "ten", "mod_ts": "not a time"}
+
+
+@settings(max_examples=300)
+@given(
+    nulls=st.sets(st.sampled_from(NON_KEY)),
+    unfit=st.sets(st.sampled_from(sorted(UNFIT)), max_size=2),
+    bad_keys=st.sets(st.sampled_from(["id", "mod_ts"]), max_size=1),
+    null_keys=st.sets(st.sampled_from(["id", "mod_ts"]), max_size=1),
+)
+def test_nulls_reject_only_in_id_or_mod_ts_and_only_unfit_values_reject(
+    nulls: set[str], unfit: set[str], bad_keys: set[str], null_keys: set[str]
+) -> None:
+    raw = allocation(1, **dict.fromkeys(nulls))
+    raw |= {name: UNFIT[name] for name in unfit}
+    raw |= {name: BAD_KEYS[name] for name in bad_keys}
+    raw |= dict.fromkeys(null_keys - bad_keys)
+    expect_reject = bool(unfit or bad_keys or null_keys)
+    page = [raw]
+    for outcomes in (
+        REAL.normalize_many(page),
+        REAL.normalize_page(JsonRecords(orjson.dumps(page))),
+    ):
+        (outcome,) = outcomes
+        if expect_reject:
+            assert isinstance(outcome, RecordRejected), raw
+            assert {p.field for p in outcome.problems} == unfit | bad_keys | null_keys
+        else:
+            assert isinstance(outcome, NormalizedRecord), outcome
+            required = {"create_ts", "alloc_qty", "order_dtl_id", "wave_id", "status_id"}
+            null_now = {name for name, value in raw.items() if value is None}
+            assert REAL.required_nulls(outcomes) == dict.fromkeys(null_now & required, 1)

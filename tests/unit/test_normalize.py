@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import orjson
 import pytest
 from returns.pipeline import is_successful
 
-from gruponos.domain.normalize import NormalizeOptions, RecordNormalizer
-from support.records import allocation, allocation_schema
+from gruponos.domain.errors import RecordRejected
+from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
+from gruponos.domain.pages import JsonRecords
+from support.records import allocation, allocation_schema, real_allocation_schema
 
 
 @pytest.fixture
@@ -121,3 +124,34 @@ def test_integral_strings_are_integers_but_fractions_are_not(normalizer: RecordN
     assert normalizer.normalize(allocation(1, status_id="10")).unwrap().values["STATUS_ID"] == 10
     assert not is_successful(normalizer.normalize(allocation(1, status_id="10.5")))
     assert not is_successful(normalizer.normalize(allocation(1, status_id=False)))
+
+
+def test_a_null_where_describe_says_required_loads_and_is_counted() -> None:
+    # The real describe's letters: wave_id is "Y" (a create must carry it), picked_date "C",
+    # pick_locn_str "N"; records read back can hold null in all of them.
+    normalizer = RecordNormalizer(real_allocation_schema())
+    raws = [
+        allocation(1, wave_id=None, status_id=None, pick_locn_str=None),
+        allocation(2, wave_id={"id": 7, "key": "W7", "url": ""}, picked_date=None),
+        {k: v for k, v in allocation(3).items() if k != "wave_id"},  # absent counts as null
+    ]
+    for outcomes in (
+        normalizer.normalize_many(raws),
+        normalizer.normalize_page(JsonRecords(orjson.dumps(raws))),  # a page with a gap
+        normalizer.normalize_page(JsonRecords(orjson.dumps(raws[:2]))),  # the compiled road
+    ):
+        assert all(isinstance(o, NormalizedRecord) for o in outcomes), outcomes
+        expected = {"wave_id": 2, "status_id": 1} if len(outcomes) == 3 else {"wave_id": 1}
+        expected |= {"status_id": 1}
+        assert normalizer.required_nulls(outcomes) == expected
+
+
+def test_only_a_bad_id_or_mod_ts_or_an_unfit_value_rejects_under_the_real_describe() -> None:
+    normalizer = RecordNormalizer(real_allocation_schema())
+    assert isinstance(normalizer.normalize(allocation(1, mod_ts=None)).failure(), RecordRejected)
+    assert isinstance(normalizer.normalize(allocation(1, id=None)).failure(), RecordRejected)
+    assert isinstance(normalizer.normalize(allocation(1, id="x1")).failure(), RecordRejected)
+    unfit = normalizer.normalize(allocation(2, alloc_qty="lots")).failure()
+    assert [p.field for p in unfit.problems] == ["alloc_qty"]
+    rejected = [allocation(3, mod_ts=None)]
+    assert normalizer.required_nulls(normalizer.normalize_many(rejected)) == {}

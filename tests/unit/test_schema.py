@@ -16,6 +16,7 @@ from gruponos.domain.schema import (
     build_schema,
     schema_from_describe,
 )
+from support.records import real_allocation_schema
 
 VALID = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -109,3 +110,54 @@ def test_hostile_names_map_to_valid_distinct_identifiers(name: str) -> None:
     assert not ident.startswith("GNOS_")
     assert sql_identifier(name) == ident  # deterministic
     assert sql_identifier(name + "!") != ident  # information is not lost to collisions
+
+
+_ABSENT = object()
+
+
+@pytest.mark.parametrize(
+    ("sent", "required", "noted"),
+    [
+        ("Y", True, False),
+        ("y", True, False),
+        ("X", True, False),
+        ("x", True, False),
+        ("N", False, False),
+        ("n", False, False),
+        ("C", False, False),
+        ("c", False, False),
+        (" Y ", True, False),
+        (True, True, False),
+        (False, False, False),
+        (None, False, False),
+        (_ABSENT, False, False),
+        ("maybe", False, True),
+        ("", False, True),
+        (1, False, True),
+        (["Y"], False, True),
+    ],
+)
+def test_describe_required_is_read_as_the_api_sends_it(
+    sent: object, required: bool, noted: bool
+) -> None:
+    spec: dict[str, object] = {"type": "varchar"}
+    if sent is not _ABSENT:
+        spec["required"] = sent
+    describe = {"fields": {"id": {"type": "pk"}, "mod_ts": {"type": "datetime"}, "note": spec}}
+    schema = schema_from_describe("allocation", describe).unwrap()
+    assert next(f for f in schema.fields if f.name == "note").required is required
+    if noted:
+        (note,) = schema.notes
+        assert note.startswith("allocation.note: describe's required is ")
+        assert note.endswith("read as not required")
+    else:
+        assert schema.notes == ()
+
+
+def test_the_real_describe_shape_reads_y_and_x_as_required_only() -> None:
+    schema = real_allocation_schema()
+    required = {f.name for f in schema.fields if f.required}
+    assert required == {
+        "id", "mod_ts", "create_ts", "alloc_qty", "order_dtl_id", "wave_id", "status_id"
+    }  # fmt: skip
+    assert schema.notes == ()

@@ -216,14 +216,14 @@ def _skip(value: Any, row: Row) -> None:
 
 
 def _fast_lines(i: int, field: SourceField, options: NormalizeOptions) -> list[str]:
-    required = "return None" if field.required else "row[c{i}] = None"
-    head = [f"v = raw[k{i}]", "if v is None:", "    " + required.format(i=i)]
+    none = "return None" if field.mandatory else f"row[c{i}] = None"
+    head = [f"v = raw[k{i}]", "if v is None:", f"    {none}"]
     non_negative = field.name.endswith(options.non_negative_suffixes)
     match field.type:
         case FieldType.SET:
             return []
         case FieldType.RELATION:
-            none = "return None" if field.required else f"row[c{i}] = row[d{i}] = None"
+            none = "return None" if field.mandatory else f"row[c{i}] = row[d{i}] = None"
             return [
                 f"v = raw[k{i}]",
                 "if v is None:",
@@ -364,7 +364,13 @@ class RecordNormalizer:
         self.schema = schema
         self.options = options or NormalizeOptions()
         self._steps: dict[str, _Step] = {f.name: self._step_for(f) for f in schema.fields}
-        self._required: tuple[str, ...] = tuple(f.name for f in schema.fields if f.required)
+        self._mandatory: tuple[str, ...] = tuple(f.name for f in schema.fields if f.mandatory)
+        # describe's "required" fields: a null there is counted (data quality), never rejected.
+        self._required_columns: tuple[tuple[str, str], ...] = tuple(
+            (f.name, sql_identifier(f.name))
+            for f in schema.fields
+            if f.required and not f.mandatory and f.type is not FieldType.SET
+        )
         self._non_negative: tuple[tuple[str, str], ...] = tuple(
             (f.name, sql_identifier(f.name))
             for f in schema.fields
@@ -432,6 +438,21 @@ class RecordNormalizer:
                 return outcomes
         return self.normalize_many(records)
 
+    def required_nulls(
+        self, outcomes: Sequence[NormalizedRecord | RecordRejected]
+    ) -> dict[str, int]:
+        """Per field that describe calls required: how many of the loaded ``outcomes`` hold
+        null there (absent counts as null). Fields without a null are left out."""
+        counts: dict[str, int] = {}
+        if not self._required_columns:
+            return counts
+        rows = [o.values for o in outcomes if type(o) is NormalizedRecord]
+        for name, column in self._required_columns:
+            nulls = sum(1 for row in rows if row.get(column) is None)
+            if nulls:
+                counts[name] = nulls
+        return counts
+
     def _planned(self, raw: Any) -> Result[NormalizedRecord, RecordRejected]:
         if not isinstance(raw, Mapping):
             return Failure(self._rejected([FieldProblem("<record>", "type", "not a JSON object")]))
@@ -450,7 +471,7 @@ class RecordNormalizer:
                 step(value, row)
             except _Invalid as invalid:
                 problems.append(FieldProblem(name, invalid.code, invalid.message))
-        for name in self._required:
+        for name in self._mandatory:
             if raw.get(name) is None and not any(p.field == name for p in problems):
                 problems.append(FieldProblem(name, "required", "required field is missing"))
         for name, column in self._non_negative:

@@ -124,7 +124,7 @@ def _field_type(field: SourceField, non_negative: bool) -> Any:
             tp = bool
         case FieldType.DATE | FieldType.JSON | FieldType.SET:  # pragma: no branch - exhaustive
             tp = Any
-    return tp if field.required else tp | None
+    return tp if field.mandatory else tp | None
 
 
 def _convert_lines(i: int, field: SourceField, non_negative: bool) -> list[str]:
@@ -199,7 +199,7 @@ def compile_page_decoder(schema: EntitySchema, options: NormalizeOptions) -> Pag
     id_name = mod_ts_name = ""
     for i, field in enumerate(schema.fields):
         non_negative = field.name.endswith(options.non_negative_suffixes)
-        # Every field must be present (null allowed unless required), as in the fast path.
+        # Every field must be present (null allowed but in id and mod_ts), as in the fast path.
         members.append((f"f{i}", _field_type(field, non_negative)))
         rename[f"f{i}"] = field.name
         env[f"fn{i}"] = to_date if field.type is FieldType.DATE else to_json_text

@@ -45,12 +45,23 @@ class ColumnType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SourceField:
-    """One field of an entity as the API describes it."""
+    """One field of an entity as the API describes it.
+
+    ``required`` is what describe says a *create* must carry. Records read back can still hold
+    null there (older records, conditional fields), so it never rejects a record: a null in such a
+    field is counted in the run report's data-quality section. Only ``id`` and ``mod_ts`` are
+    :attr:`mandatory` for the pipeline.
+    """
 
     name: str
     type: FieldType
     max_length: int | None = None
     required: bool = False
+
+    @property
+    def mandatory(self) -> bool:
+        """The pipeline cannot load a record without this field (its key and its version)."""
+        return self.name in (PRIMARY_KEY, REPLICATION_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,8 @@ class EntitySchema:
     fields: tuple[SourceField, ...]
     columns: tuple[Column, ...]
     filterable: frozenset[str] = frozenset()
+    #: What describe said that was read with a fallback (e.g. an unknown ``required`` value).
+    notes: tuple[str, ...] = ()
 
     @property
     def field_names(self) -> frozenset[str]:
@@ -137,6 +150,7 @@ def build_schema(
     entity: str,
     fields: list[SourceField] | tuple[SourceField, ...],
     filterable: frozenset[str] = frozenset(),
+    notes: tuple[str, ...] = (),
 ) -> Result[EntitySchema, SchemaError]:
     """Validate fields and flatten them into columns.
 
@@ -177,7 +191,9 @@ def build_schema(
                 )
             seen[column.name] = field.name
             columns.append(column)
-    return Success(EntitySchema(entity, tuple(ordered), tuple(columns), frozenset(filterable)))
+    return Success(
+        EntitySchema(entity, tuple(ordered), tuple(columns), frozenset(filterable), notes)
+    )
 
 
 def _field_order(field: SourceField) -> tuple[int, str]:
@@ -191,6 +207,25 @@ def _ctx(entity: str, field: SourceField) -> dict[str, Any]:
 
 
 _DESCRIBE_TYPES = {t.value: t for t in FieldType}
+
+#: describe's ``required`` as Oracle documents it: a one-letter string.
+_REQUIRED_LETTERS = {"Y": True, "X": True, "N": False, "C": False}
+
+
+def parse_required(value: Any) -> bool | None:
+    """describe's ``required``: ``Y``/``X`` required, ``N`` not, ``C`` conditional (not
+    required), in any case; JSON booleans too; absent or null is "not required".
+
+    ``None`` for anything else (the caller reads it as "not required" and says so).
+
+    >>> [parse_required(v) for v in ("Y", "x", "N", "c", True, False, None, "maybe")]
+    [True, True, False, False, True, False, False, None]
+    """
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return _REQUIRED_LETTERS.get(value.strip().upper())
+    return None
 
 
 def schema_from_describe(
@@ -208,6 +243,7 @@ def schema_from_describe(
             )
         )
     fields: list[SourceField] = []
+    notes: list[str] = []
     for name, spec in raw_fields.items():
         if not isinstance(name, str) or not isinstance(spec, Mapping):
             return Failure(
@@ -219,12 +255,18 @@ def schema_from_describe(
         if name.endswith("_set") and ftype in (FieldType.JSON, FieldType.RELATION):
             ftype = FieldType.SET
         max_length = spec.get("max_length")
+        required = parse_required(spec.get("required"))
+        if required is None:
+            notes.append(
+                f"{entity}.{name}: describe's required is {_shown(spec.get('required'))}, "
+                "not Y, X, N or C: read as not required"
+            )
         fields.append(
             SourceField(
                 name,
                 ftype,
                 max_length=max_length if isinstance(max_length, int) and max_length > 0 else None,
-                required=bool(spec.get("required", False)),
+                required=bool(required),
             )
         )
     params = describe.get("parameters", [])
@@ -233,4 +275,9 @@ def schema_from_describe(
         if isinstance(params, list)
         else frozenset()
     )
-    return build_schema(entity, fields, filterable)
+    return build_schema(entity, fields, filterable, tuple(notes))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
