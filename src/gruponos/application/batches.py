@@ -151,6 +151,22 @@ class BatchWriter:
             retried_requests=self._read_report.retried_requests + retries,
         )
 
+    def required_nulls(self, counts: dict[str, int]) -> None:
+        """Add a page's nulls in fields describe calls required (data quality, not rejects)."""
+        if not counts:
+            return
+        merged = dict(self._read_report.required_nulls)
+        for name, count in counts.items():
+            merged[name] = merged.get(name, 0) + count
+        self._read_report = replace(self._read_report, required_nulls=tuple(sorted(merged.items())))
+
+    def warn(self, message: str) -> None:
+        """A warning for the entity's report (once per distinct message)."""
+        if message not in self._read_report.warnings:
+            self._read_report = replace(
+                self._read_report, warnings=(*self._read_report.warnings, message)
+            )
+
     def add_page(
         self,
         raws: Sequence[Any],

@@ -186,6 +186,9 @@ class SyncEntities:
         writer = BatchWriter(
             self._sink, self._state, self._options, self._emit, run_id, key, checkpoint, report
         )
+        for note in schema.notes:
+            writer.warn(note)
+            self._emit("warning", run_id, entity, {"message": note})
         read_error: PortError | None = None
         reads = [self._source.read(entity, w) for w in windows]
         full = mode is SyncMode.FULL
@@ -202,6 +205,7 @@ class SyncEntities:
                 writer.page_read(page.retries)
                 outcomes = normalizer.normalize_page(page.records)
                 writer.add_page(page.records, outcomes, index if full else None)
+                writer.required_nulls(normalizer.required_nulls(outcomes))
                 self._emit(
                     "page_read",
                     run_id,
