@@ -86,7 +86,8 @@ class WmsApi:
         if len(parts) == 2:
             return self._list(entity, params, root)
         if parts[2] == "describe":
-            return Response(200, orjson.dumps(self._world.specs[entity].describe()))
+            style = self._world.config.describe_required
+            return Response(200, orjson.dumps(self._world.specs[entity].describe(style)))
         return self._detail(entity, parts[2], params, root)
 
     def _detail(self, entity: str, raw_id: str, params: dict[str, str], root: str) -> Response:

@@ -46,6 +46,11 @@ PARENT_OF: dict[tuple[str, str], str] = {
 REQUIRED_RELATIONS = frozenset(
     {"facility_id", "company_id", "item_id", "uom_id", "type_id", "from_inventory_id"}
 )
+# Described as required ("Y") though records read back can hold null there, as on a real
+# instance (describe tells what a create must carry): the pipeline counts these nulls.
+DESCRIBED_REQUIRED_NULLABLE = frozenset({"wave_id", "ship_via_id", "batch_number_id"})
+# Described as conditionally required ("C").
+CONDITIONAL_FIELDS = frozenset({"ob_lpn_type_id"})
 # Parent entity -> (set field, child entity, child's parent relation).
 CHILD_SETS: dict[tuple[str, str], tuple[str, str]] = {
     ("order_hdr", "order_dtl_set"): ("order_dtl", "order_id"),
@@ -87,8 +92,14 @@ class EntitySpec:
     def filterable(self) -> list[str]:
         return [f.name for f in self.fields if f.kind not in (FieldKind.SET, FieldKind.URL)]
 
-    def describe(self) -> dict[str, Any]:
-        """The body of ``GET entity/<name>/describe/``."""
+    def describe(self, required_style: str = "letters") -> dict[str, Any]:
+        """The body of ``GET entity/<name>/describe/``.
+
+        ``required`` as Oracle documents it (``required_style="letters"``): ``X`` for the
+        primary key, ``Y`` required, ``C`` conditional, ``N`` not required; or as JSON booleans
+        (``"booleans"``, conditional reads false). Like a real instance, some fields described as
+        required hold null in records read back (:data:`DESCRIBED_REQUIRED_NULLABLE`).
+        """
         fields: dict[str, Any] = {}
         for spec in self.fields:
             if spec.kind is FieldKind.SET:
@@ -105,10 +116,19 @@ class EntitySpec:
                 }
                 or (spec.kind is FieldKind.RELATION and self.is_required_relation(spec.name))
             )
+            letter = (
+                "X"
+                if spec.kind is FieldKind.PK
+                else "Y"
+                if required or spec.name in DESCRIBED_REQUIRED_NULLABLE
+                else "C"
+                if spec.name in CONDITIONAL_FIELDS
+                else "N"
+            )
             fields[spec.name] = {
                 "type": kind.value,
                 "max_length": spec.max_length,
-                "required": required,
+                "required": letter if required_style == "letters" else letter in ("X", "Y"),
                 "allow_blank": kind is FieldKind.VARCHAR and not required,
                 "default": _default(kind),
             }

@@ -72,6 +72,8 @@ class SimulatorConfig:
     change_seed: int = 0
     change_mix: tuple[float, float, float] = (0.6, 0.25, 0.15)  # touch, insert, delete weights
     read_ahead: bool = False  # render a sequenced page's next page while the client reads
+    # describe's "required": "letters" (Y/X/N/C, as Oracle documents and sends) or "booleans"
+    describe_required: str = "letters"
 
     def records_of(self, entity: str) -> int:
         return self.entity_records.get(entity, self.records)
@@ -86,6 +88,9 @@ class SimulatorConfig:
         unknown = set(self.entity_records) - set(ENTITIES)
         if unknown:
             msg = f"unknown entities in entity_records: {sorted(unknown)}"
+            raise ValueError(msg)
+        if self.describe_required not in ("letters", "booleans"):
+            msg = "describe_required must be 'letters' or 'booleans'"
             raise ValueError(msg)
         if self.records < 0 or self.change_rate < 0:
             msg = "records and change_rate must not be negative"

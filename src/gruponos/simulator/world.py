@@ -22,6 +22,7 @@ class World:
 
     def __init__(self, config: SimulatorConfig) -> None:
         catalog = load_catalog()
+        self.config = config
         sizes = {e: config.records_of(e) for e in ENTITIES}
         self.specs: dict[str, EntitySpec] = {e: catalog[e] for e in ENTITIES}
         self.factories = {e: RecordFactory(self.specs[e], config.seed, sizes) for e in ENTITIES}

@@ -56,11 +56,29 @@ def test_describe_has_parameters_and_typed_fields() -> None:
         assert fields["order_nbr"] == {
             "type": "varchar",
             "max_length": 100,
-            "required": True,
+            "required": "Y",
             "allow_blank": False,
             "default": None,
         }
         assert client.get("entity/order_hdr/describe").status_code == 200
+
+
+def test_describe_sends_required_as_documented_letters_or_booleans_on_request() -> None:
+    with running() as (_, client):
+        letters = {
+            name: spec["required"]
+            for name, spec in client.get("entity/allocation/describe/").json()["fields"].items()
+        }
+    # X for the key, Y required (wave_id: required, yet null in old records), C conditional.
+    assert (letters["id"], letters["mod_ts"], letters["wave_id"]) == ("X", "Y", "Y")
+    assert (letters["ob_lpn_type_id"], letters["pick_user"]) == ("C", "N")
+    assert set(letters.values()) == {"X", "Y", "C", "N"}
+    with running(describe_required="booleans") as (_, client):
+        booleans = {
+            name: spec["required"]
+            for name, spec in client.get("entity/allocation/describe/").json()["fields"].items()
+        }
+    assert booleans == {name: letter in ("X", "Y") for name, letter in letters.items()}
 
 
 def test_paged_list_body_and_absolute_links() -> None:
