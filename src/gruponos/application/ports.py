@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from returns.io import IOResult
 
@@ -26,17 +26,31 @@ from gruponos.domain.sync import (
     WriteOutcome,
 )
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of raw records, in the order the source returned them.
 
     ``retries`` counts the requests retried to get this page (429, 5xx, timeouts ...).
+    ``source_changed``: the source saw the data change during this read while paging in a way
+    that does not survive changes (offset paging): records may have been skipped or read twice.
     """
 
     entity: str
     records: Sequence[Mapping[str, Any]]
     number: int
+    retries: int = 0
+    source_changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[T]):
+    """What the source answered outside a read (``latest``, ``id_bounds``) and how many requests
+    it retried to get it, so that the entity's report counts every retry."""
+
+    value: T
     retries: int = 0
 
 
@@ -55,11 +69,11 @@ class WmsSource(Protocol):
 
     def read(self, entity: str, window: ReadWindow) -> Iterator[IOResult[Page, WmsError]]: ...
 
-    def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
+    def latest(self, entity: str) -> IOResult[Answer[Position | None], WmsError]:
         """The newest ``(mod_ts, id)`` of the entity (``None`` when it has no records)."""
         ...
 
-    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
+    def id_bounds(self, entity: str) -> IOResult[Answer[tuple[int, int] | None], WmsError]:
         """The lowest and highest id of the entity (``None`` when it has no records): a full
         sync splits the ids into windows it reads at the same time. ``read`` must be safe to
         call from several threads at once."""

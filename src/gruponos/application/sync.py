@@ -83,6 +83,13 @@ class SyncOptions:
     min_window_ids: int = 10_000
 
 
+#: The entity report's warning when a read's paging did not survive a change of the source.
+SOURCE_CHANGED = (
+    "the source changed during an offset-paged read (page_mode=paged): records may have been "
+    "skipped; page_mode=sequenced never skips, or run the sync again"
+)
+
+
 class _NullObserver:
     def on_event(self, event: SyncEvent) -> None:
         """Drop events: nobody is listening."""
@@ -181,7 +188,8 @@ class SyncEntities:
         begun = self._begin(run_id, mode, key)
         if isinstance(begun, PortError):
             return _with_error(report, begun)
-        schema, checkpoint, windows = begun
+        schema, checkpoint, windows, retried = begun  # retried: by latest() and id_bounds()
+        report = replace(report, retried_requests=report.retried_requests + retried)
         normalizer = RecordNormalizer(schema, self._options.normalize)
         writer = BatchWriter(
             self._sink, self._state, self._options, self._emit, run_id, key, checkpoint, report
@@ -203,6 +211,9 @@ class SyncEntities:
                     break  # what was read is still written: leaving the block flushes it
                 page = unsafe_perform_io(item.unwrap())
                 writer.page_read(page.retries)
+                if page.source_changed and SOURCE_CHANGED not in writer.report.warnings:
+                    writer.warn(SOURCE_CHANGED)
+                    self._emit("warning", run_id, entity, {"message": SOURCE_CHANGED})
                 outcomes = normalizer.normalize_page(page.records)
                 writer.add_page(page.records, outcomes, index if full else None)
                 writer.required_nulls(normalizer.required_nulls(outcomes))
@@ -236,8 +247,9 @@ class SyncEntities:
 
     def _begin(
         self, run_id: str, mode: SyncMode, key: StateKey
-    ) -> tuple[EntitySchema, Checkpoint, tuple[ReadWindow, ...]] | PortError:
-        """Describe, prepare the table, load the checkpoint and decide the read windows."""
+    ) -> tuple[EntitySchema, Checkpoint, tuple[ReadWindow, ...], int] | PortError:
+        """Describe, prepare the table, load the checkpoint and decide the read windows (and
+        count the requests the source retried for them)."""
         described = self._source.describe(key.entity)
         if not is_successful(described):
             return _error_of(described)
@@ -256,14 +268,16 @@ class SyncEntities:
             newest = self._source.latest(key.entity)
             if not is_successful(newest):
                 return _error_of(newest)
-            checkpoint = replace(checkpoint, high_water=unsafe_perform_io(newest.unwrap()))
+            answer = unsafe_perform_io(newest.unwrap())
+            checkpoint = replace(checkpoint, high_water=answer.value)
             split = self._split(key.entity, checkpoint)
             if isinstance(split, PortError):
                 return split
-            checkpoint = split
+            checkpoint, retried = split
+            return schema, checkpoint, checkpoint.remaining(), answer.retries + retried
         if mode is SyncMode.FULL:
-            return schema, checkpoint, checkpoint.remaining()
-        return schema, checkpoint, (incremental_window(checkpoint, self._options.overlap),)
+            return schema, checkpoint, checkpoint.remaining(), 0
+        return schema, checkpoint, (incremental_window(checkpoint, self._options.overlap),), 0
 
     def _start(self, run_id: str, mode: SyncMode, stored: Checkpoint | None) -> Checkpoint:
         if mode is SyncMode.INCREMENTAL:
@@ -272,21 +286,21 @@ class SyncEntities:
             return stored  # resume the unfinished pass: each window after its last id
         return Checkpoint(SyncMode.FULL, generation=run_id)
 
-    def _split(self, entity: str, checkpoint: Checkpoint) -> Checkpoint | PortError:
+    def _split(self, entity: str, checkpoint: Checkpoint) -> tuple[Checkpoint, int] | PortError:
         """A new full pass reads ``read_parallelism`` id windows at once, when there are ids
-        enough (at least ``min_window_ids`` per window)."""
+        enough (at least ``min_window_ids`` per window); and the requests retried to know."""
         if self._options.read_parallelism <= 1:
-            return checkpoint
+            return checkpoint, 0
         bounds = self._source.id_bounds(entity)
         if not is_successful(bounds):
             return _error_of(bounds)
-        found = unsafe_perform_io(bounds.unwrap())
-        if found is None:
-            return checkpoint
+        answer = unsafe_perform_io(bounds.unwrap())
+        if answer.value is None:
+            return checkpoint, answer.retries
         windows = split_ids(
-            *found, self._options.read_parallelism, min_span=self._options.min_window_ids
+            *answer.value, self._options.read_parallelism, min_span=self._options.min_window_ids
         )
-        return replace(checkpoint, windows=windows if len(windows) > 1 else ())
+        return replace(checkpoint, windows=windows if len(windows) > 1 else ()), answer.retries
 
     def _finish_full_pass(
         self, key: StateKey, checkpoint: Checkpoint, report: EntityReport

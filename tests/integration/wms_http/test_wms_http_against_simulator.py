@@ -174,7 +174,7 @@ def test_full_read_after_an_id() -> None:
 def test_split_id_windows_read_concurrently_cover_every_record_once() -> None:
     with simulator() as sim, client(sim, page_size=40) as source:
         truth = sim.truth(ENTITY)
-        bounds = unsafe_perform_io(source.id_bounds(ENTITY).unwrap())
+        bounds = unsafe_perform_io(source.id_bounds(ENTITY).unwrap()).value
         assert bounds == (min(truth), max(truth))
         windows = split_ids(*bounds, parts=4)
         assert len(windows) == 4
@@ -197,7 +197,7 @@ def test_split_id_windows_read_concurrently_cover_every_record_once() -> None:
 
 def test_id_bounds_of_an_empty_filter_are_none() -> None:
     with simulator() as sim, client(sim, extra_filters={"status_id": "-1"}) as source:
-        assert unsafe_perform_io(source.id_bounds(ENTITY).unwrap()) is None
+        assert unsafe_perform_io(source.id_bounds(ENTITY).unwrap()).value is None
 
 
 def test_an_empty_filter_result_is_an_empty_stream() -> None:
@@ -231,11 +231,11 @@ def test_the_other_port_methods() -> None:
 def test_latest_is_the_newest_position_and_moves_with_changes() -> None:
     with simulator() as sim, client(sim) as source:
         newest = max((ts, rid) for rid, ts in sim.truth(ENTITY).items())
-        latest = unsafe_perform_io(source.latest(ENTITY).unwrap())
+        latest = unsafe_perform_io(source.latest(ENTITY).unwrap()).value
         assert latest is not None
         assert (latest.mod_ts, latest.id) == newest
         (touched,) = sim.touch(ENTITY, 1)
-        moved = unsafe_perform_io(source.latest(ENTITY).unwrap())
+        moved = unsafe_perform_io(source.latest(ENTITY).unwrap()).value
         assert moved is not None
         assert moved.id == touched
         assert moved > latest
@@ -243,7 +243,7 @@ def test_latest_is_the_newest_position_and_moves_with_changes() -> None:
 
 def test_latest_of_an_empty_filter_is_none() -> None:
     with simulator() as sim, client(sim, extra_filters={"status_id": "-1"}) as source:
-        assert unsafe_perform_io(source.latest(ENTITY).unwrap()) is None
+        assert unsafe_perform_io(source.latest(ENTITY).unwrap()).value is None
 
 
 # -- faults -----------------------------------------------------------------------------------

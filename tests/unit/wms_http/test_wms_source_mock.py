@@ -649,7 +649,7 @@ def test_id_bounds_ask_one_row_each_way_with_the_configured_filters() -> None:
 
     wms = ScriptedWms().on("entity/allocation/", first)
     with mock_source(wms, extra_filters={"facility_id__code": "FAC1"}) as source:
-        assert unsafe_perform_io(source.id_bounds("allocation").unwrap()) == (3, 97)
+        assert unsafe_perform_io(source.id_bounds("allocation").unwrap()).value == (3, 97)
     asked = [query(r) for r in wms.requests]
     assert [q["ordering"] for q in asked] == ["id", "-id"]
     assert all(q["page_size"] == "1" and q["facility_id__code"] == "FAC1" for q in asked)

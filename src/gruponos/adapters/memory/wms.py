@@ -15,7 +15,7 @@ from typing import Any
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.application.errors import WmsError
-from gruponos.application.ports import Page
+from gruponos.application.ports import Answer, Page
 from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import FullWindow, IncrementalWindow, Position, ReadWindow
 
@@ -116,15 +116,17 @@ class InMemoryWms:
             if len(rows) < self.page_size:
                 return
 
-    def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
+    def latest(self, entity: str) -> IOResult[Answer[Position | None], WmsError]:
         with self._lock:
             truth = self.truth(entity)
-        return IOSuccess(max((Position(ts, rid) for rid, ts in truth.items()), default=None))
+        return IOSuccess(
+            Answer(max((Position(ts, rid) for rid, ts in truth.items()), default=None))
+        )
 
-    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
+    def id_bounds(self, entity: str) -> IOResult[Answer[tuple[int, int] | None], WmsError]:
         with self._lock:
             ids = list(self.records[entity])
-        return IOSuccess((min(ids), max(ids)) if ids else None)
+        return IOSuccess(Answer((min(ids), max(ids)) if ids else None))
 
     def close(self) -> None:
         """Nothing to release."""

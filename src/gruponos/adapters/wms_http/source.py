@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +16,7 @@ from returns.result import Failure, Success
 
 from gruponos.__about__ import __version__
 from gruponos.adapters.wms_http.auth import build_auth
+from gruponos.adapters.wms_http.changes import NEWEST_FIRST, ChangeWatch, FirstRow
 from gruponos.adapters.wms_http.config import PageMode, WmsClientConfig
 from gruponos.adapters.wms_http.fetcher import Fetched, Fetcher
 from gruponos.adapters.wms_http.responses import (
@@ -37,7 +39,7 @@ from gruponos.adapters.wms_http.urls import (
     window_params,
 )
 from gruponos.application.errors import WmsError
-from gruponos.application.ports import Page
+from gruponos.application.ports import Answer, Page
 from gruponos.domain.pages import JsonRecords
 from gruponos.domain.schema import EntitySchema, schema_from_describe
 from gruponos.domain.sync import FullWindow, Position, ReadWindow
@@ -180,59 +182,65 @@ class HttpxWmsSource:
             else IOFailure(_malformed("the page has no result_count", url, entity))
         )
 
-    def latest(self, entity: str) -> IOResult[Position | None, WmsError]:
+    def latest(self, entity: str) -> IOResult[Answer[Position | None], WmsError]:
         """The newest ``(mod_ts, id)``: one row ordered ``-mod_ts,-id`` (``None`` on the 404)."""
-        first = self._first_row(entity, "-mod_ts,-id", "id,mod_ts")
-        if not isinstance(first, tuple):
-            return first
-        newest, url = first
+        first = self._first_row(entity, NEWEST_FIRST, "id,mod_ts")
+        if isinstance(first, WmsError):
+            return IOFailure(first)
+        newest = first.row
+        if newest is None:
+            return IOSuccess(Answer(None, first.retries))
         try:
             mod_ts = datetime.fromisoformat(str(newest["mod_ts"]))
             if mod_ts.tzinfo is None:
                 raise MalformedBody("mod_ts has no UTC offset")
-            return IOSuccess(Position(mod_ts.astimezone(UTC), int(newest["id"])))
+            position = Position(mod_ts.astimezone(UTC), int(newest["id"]))
         except (MalformedBody, KeyError, TypeError, ValueError) as exc:
-            return IOFailure(_malformed(f"bad newest record: {exc}", url, entity))
+            return IOFailure(_malformed(f"bad newest record: {exc}", first.url, entity))
+        return IOSuccess(Answer(position, first.retries))
 
-    def id_bounds(self, entity: str) -> IOResult[tuple[int, int] | None, WmsError]:
+    def id_bounds(self, entity: str) -> IOResult[Answer[tuple[int, int] | None], WmsError]:
         """The lowest and highest id: one row ordered ``id``, one ordered ``-id``."""
         ends: list[int] = []
+        retries = 0
         for ordering in ("id", "-id"):
             first = self._first_row(entity, ordering, "id")
-            if not isinstance(first, tuple):
-                return first
-            row, url = first
-            value = row.get("id")
+            if isinstance(first, WmsError):
+                return IOFailure(first)
+            retries += first.retries
+            if first.row is None:
+                return IOSuccess(Answer(None, retries))
+            value = first.row.get("id")
             if not isinstance(value, int) or isinstance(value, bool):
-                return IOFailure(_malformed(f"bad {ordering} record: id is {value!r}", url, entity))
+                return IOFailure(
+                    _malformed(f"bad {ordering} record: id is {value!r}", first.url, entity)
+                )
             ends.append(value)
-        return IOSuccess((min(ends), max(ends)))
+        return IOSuccess(Answer((min(ends), max(ends)), retries))
 
     def _first_row(
-        self, entity: str, ordering: str, fields: str
-    ) -> tuple[Mapping[str, Any], str] | IOResult[None, WmsError]:
-        """The first row (and the URL asked) of the entity in ``ordering``, with the configured
-        filters; ``IOSuccess(None)`` when there is none, ``IOFailure`` when the WMS fails."""
+        self, entity: str, ordering: str, fields: str, window: ReadWindow | None = None
+    ) -> FirstRow | WmsError:
+        """The first row of the entity in ``ordering``, with the configured filters (and those
+        of ``window``, when given)."""
         if not is_entity_name(entity):
-            return IOFailure(_bad_entity(entity))
-        params = {
-            **self._config.extra_filters,
-            "ordering": ordering,
-            "fields": fields,
-            "page_mode": PageMode.PAGED.value,
-            "page_size": "1",
-        }
+            return _bad_entity(entity)
+        params = self._params(window or FullWindow(), PageMode.PAGED, page_size=1)
+        if isinstance(params, WmsError):
+            return params
+        params.update(ordering=ordering, fields=fields)
         url = entity_url(self._config.api_root, entity)
         fetched = self._fetcher.get_json(url, params, entity=entity, empty_on_404=True)
         if isinstance(fetched, WmsError):
-            return IOFailure(fetched)
+            return fetched
         if fetched.body is None:
-            return IOSuccess(None)
+            return FirstRow(None, 0, url, fetched.retries)
         try:
-            results = parse_envelope(fetched.body).records
+            envelope = parse_envelope(fetched.body)
         except MalformedBody as exc:
-            return IOFailure(_malformed(str(exc), url, entity))
-        return (results[0], url) if results else IOSuccess(None)
+            return _malformed(str(exc), url, entity, attempts=fetched.retries + 1)
+        row = envelope.records[0] if envelope.records else None
+        return FirstRow(row, envelope.result_count, url, fetched.retries)
 
     def fetch_one(
         self, entity: str, record_id: int
@@ -275,6 +283,14 @@ class HttpxWmsSource:
         if isinstance(params, WmsError):
             yield params
             return
+        watch = None
+        if config.page_mode is PageMode.PAGED:  # offset paging: see ChangeWatch
+            watch = ChangeWatch.start(
+                partial(self._first_row, entity, NEWEST_FIRST, "id,mod_ts", window)
+            )
+        if isinstance(watch, WmsError):
+            yield watch
+            return
         url: str | None = entity_url(config.api_root, entity)
         seen = {canonical(str(httpx.URL(entity_url(config.api_root, entity), params=params)))}
         number = empty_run = 0
@@ -287,12 +303,19 @@ class HttpxWmsSource:
                 return
             if fetched.body is None:  # the API's 404 for "nothing matches": end of stream
                 log.debug("wms.page_empty", entity=entity, page=number + 1)
+                yield from _last_word(Page(entity, (), number + 1, fetched.retries), watch)
                 return
             page = self._page(entity, url, fetched, number + 1)
             if isinstance(page, WmsError):
                 yield page
                 return
-            page_obj, next_page, empty = page
+            page_obj, next_page, empty, count = page
+            if watch is not None:
+                watched = watch.page(page_obj, count, last=next_page is None)
+                if isinstance(watched, WmsError):
+                    yield watched
+                    return
+                page_obj = watched
             number += 1
             empty_run = empty_run + 1 if empty else 0
             log.debug("wms.page", entity=entity, page=number, retries=page_obj.retries)
@@ -307,8 +330,8 @@ class HttpxWmsSource:
 
     def _page(
         self, entity: str, url: str, fetched: Fetched, number: int
-    ) -> tuple[Page, str | None, bool] | WmsError:
-        """The page, its ``next_page`` and whether it holds no record."""
+    ) -> tuple[Page, str | None, bool, int | None] | WmsError:
+        """The page, its ``next_page``, whether it holds no record, and its ``result_count``."""
         body: RawPage = fetched.body
         try:
             envelope = page_envelope(body)
@@ -317,7 +340,7 @@ class HttpxWmsSource:
         records = envelope.records
         empty = records.is_empty if isinstance(records, JsonRecords) else not records
         page = Page(entity, records, number, retries=fetched.retries)
-        return page, envelope.next_page, empty
+        return page, envelope.next_page, empty, envelope.result_count
 
     def _check_next(
         self, entity: str, next_page: str, seen: set[str], number: int, empty_run: int
@@ -338,6 +361,13 @@ class HttpxWmsSource:
             )
         seen.add(key)
         return None
+
+
+def _last_word(end: Page, watch: ChangeWatch | None) -> Iterator[Page]:
+    """The empty page of the 404 that ended a read, when it has retries or a change to say."""
+    end = watch.ended(end) if watch is not None else end
+    if end.retries or end.source_changed:
+        yield end
 
 
 def _bad_entity(entity: str) -> WmsError:
