@@ -27,6 +27,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.clock import SystemClock, new_run_id
 from gruponos.application.errors import ConfigError
+from gruponos.application.replay import ReplayQuarantine
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.domain.errors import DomainError
 from gruponos.domain.normalize import NormalizeOptions
@@ -210,6 +211,7 @@ class Container(containers.DeclarativeContainer):
         meltano=providers.Singleton(_meltano_state_store, settings),
     )
     runs = providers.Callable(attrgetter("runs"), sql_backend)
+    quarantine = providers.Callable(attrgetter("quarantine"), sql_backend)
 
     options = providers.Callable(sync_options, settings, dry_run=dry_run)
     sync = providers.Factory(
@@ -222,6 +224,16 @@ class Container(containers.DeclarativeContainer):
         new_run_id=run_ids,
         options=options,
         observer=observer,
+    )
+    replay = providers.Factory(
+        ReplayQuarantine,
+        source=wms,
+        sink=sink,
+        quarantine=quarantine,
+        new_run_id=run_ids,
+        normalize=providers.Callable(attrgetter("normalize"), options),
+        batch_size=providers.Callable(attrgetter("sync.batch_size"), settings),
+        dry_run=dry_run,
     )
 
 

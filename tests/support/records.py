@@ -62,7 +62,7 @@ def real_allocation_schema() -> EntitySchema:
 
 
 def allocation(
-    record_id: int, mod_ts: str = "2020-11-20T11:57:14.489559-03:00", **fields: Any
+    record_id: int, mod_ts: str | None = "2020-11-20T11:57:14.489559-03:00", **fields: Any
 ) -> dict[str, Any]:
     """A raw allocation record as the API sends it."""
     record: dict[str, Any] = {

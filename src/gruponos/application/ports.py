@@ -15,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from returns.io import IOResult
 
 from gruponos.application.errors import SinkError, StateError, WmsError
+from gruponos.domain.quarantine import QuarantinedRecord
 from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import (
     Batch,
@@ -159,6 +160,26 @@ class RunHistory(Protocol):
     def list_runs(self, limit: int) -> IOResult[tuple[SyncReport, ...], SinkError]: ...
 
     def get_run(self, run_id: str) -> IOResult[SyncReport | None, SinkError]: ...
+
+
+class QuarantineStore(Protocol):
+    """The quarantined records, read back for a replay and released once loaded."""
+
+    def pending(
+        self, entity: str, after_seq: int, limit: int
+    ) -> IOResult[tuple[QuarantinedRecord, ...], SinkError]:
+        """Up to ``limit`` records of ``entity`` with ``seq > after_seq``, in ``seq`` order."""
+        ...
+
+    def newest(
+        self, entity: str | None, limit: int
+    ) -> IOResult[tuple[QuarantinedRecord, ...], SinkError]:
+        """The newest ``limit`` records (of one entity, or all), newest first."""
+        ...
+
+    def release(self, seqs: Collection[int]) -> IOResult[None, SinkError]:
+        """Remove the records ``seqs`` (replayed); seqs no longer there are ignored."""
+        ...
 
 
 class Clock(Protocol):

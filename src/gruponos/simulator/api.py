@@ -86,8 +86,11 @@ class WmsApi:
         if len(parts) == 2:
             return self._list(entity, params, root)
         if parts[2] == "describe":
-            style = self._world.config.describe_required
-            return Response(200, orjson.dumps(self._world.specs[entity].describe(style)))
+            config = self._world.config
+            body = self._world.specs[entity].describe(config.describe_required)
+            for name, spec in config.describe_overrides.get(entity, {}).items():
+                body["fields"][name] = {**body["fields"].get(name, {}), **spec}
+            return Response(200, orjson.dumps(body))
         return self._detail(entity, parts[2], params, root)
 
     def _detail(self, entity: str, raw_id: str, params: dict[str, str], root: str) -> Response:

@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 ENTITIES = ("allocation", "order_hdr", "order_dtl")
 
@@ -74,6 +75,11 @@ class SimulatorConfig:
     read_ahead: bool = False  # render a sequenced page's next page while the client reads
     # describe's "required": "letters" (Y/X/N/C, as Oracle documents and sends) or "booleans"
     describe_required: str = "letters"
+    # entity -> field -> spec members that describe reports instead of the catalog's (e.g. a
+    # max_length shorter than the data, as a misconfigured instance would report)
+    describe_overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
+        default_factory=dict
+    )
 
     def records_of(self, entity: str) -> int:
         return self.entity_records.get(entity, self.records)

@@ -16,6 +16,7 @@ from gruponos.adapters.cli.admin import runs, state, tables
 from gruponos.adapters.cli.context import CliContext, ExitCode, fail, pass_cli
 from gruponos.adapters.cli.demo import demo
 from gruponos.adapters.cli.health import health
+from gruponos.adapters.cli.quarantine import quarantine
 from gruponos.adapters.cli.sync_cmd import list_pipelines, run, sync
 from gruponos.adapters.cli.verify import verify
 from gruponos.adapters.runtime import tune_allocator
@@ -127,5 +128,17 @@ def _flatten(values: dict[str, object], prefix: str = "") -> list[tuple[str, obj
     return items
 
 
-for command in (sync, run, list_pipelines, demo, health, verify, state, tables, runs, simulator):
+for command in (
+    sync,
+    run,
+    list_pipelines,
+    demo,
+    health,
+    verify,
+    state,
+    tables,
+    runs,
+    quarantine,
+    simulator,
+):
     main.add_command(command)

@@ -1,6 +1,7 @@
 """In-memory adapters for every port: first-class fakes for tests, examples and dry runs."""
 
 from gruponos.adapters.memory.clock import ManualClock
+from gruponos.adapters.memory.quarantine import InMemoryQuarantine
 from gruponos.adapters.memory.sink import (
     InMemoryDatabase,
     InMemoryRunHistory,
@@ -12,6 +13,7 @@ from gruponos.adapters.memory.wms import InMemoryWms
 
 __all__ = [
     "InMemoryDatabase",
+    "InMemoryQuarantine",
     "InMemoryRunHistory",
     "InMemorySink",
     "InMemorySinkState",

@@ -35,6 +35,7 @@ class InMemoryDatabase:
     schemas: dict[str, EntitySchema] = field(default_factory=dict)
     tables: dict[str, dict[int, StoredRow]] = field(default_factory=dict)
     quarantine: list[tuple[str, Rejected]] = field(default_factory=list)
+    released: set[int] = field(default_factory=set)  # quarantine seqs (index + 1) replayed
     checkpoints: dict[StateKey, Checkpoint] = field(default_factory=dict)
     locks: dict[StateKey, str] = field(default_factory=dict)
     runs: dict[str, SyncReport] = field(default_factory=dict)

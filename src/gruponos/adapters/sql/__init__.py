@@ -20,6 +20,7 @@ from returns.result import Failure
 from gruponos.adapters.sql.core import SqlDatabase, SqlSink, utc_now
 from gruponos.adapters.sql.dialect import Dialect
 from gruponos.adapters.sql.history import SqlRunHistory, report_from_json
+from gruponos.adapters.sql.quarantine import SqlQuarantine
 from gruponos.adapters.sql.state import SqlStateStore
 from gruponos.adapters.sql.url import SqlUrl, mask_url, parse_sql_url
 from gruponos.application.errors import SinkError
@@ -27,6 +28,7 @@ from gruponos.application.errors import SinkError
 __all__ = [
     "SqlBackend",
     "SqlDatabase",
+    "SqlQuarantine",
     "SqlRunHistory",
     "SqlSink",
     "SqlStateStore",
@@ -38,7 +40,8 @@ __all__ = [
 
 
 class SqlBackend:
-    """A database opened for gruponos: its record sink, in-sink state store and run history."""
+    """A database opened for gruponos: its record sink, in-sink state store, run history and
+    quarantine, on one connection."""
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class SqlBackend:
         self.sink = SqlSink(self.db, table_prefix=table_prefix, history=history)
         self.state = SqlStateStore(self.db)
         self.runs = SqlRunHistory(self.db)
+        self.quarantine = SqlQuarantine(self.db)
 
     def close(self) -> None:
         """Close the connection (rolling back anything uncommitted); safe to call twice."""
