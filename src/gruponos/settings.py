@@ -4,8 +4,10 @@ Sources, highest priority first: explicit values, environment variables, the ``.
 in a secrets directory (one file per setting, named like the variable, as Kubernetes and Docker
 mount them: ``gruponos_wms__password``), then the TOML file (``--config`` / ``GRUPONOS_CONFIG_FILE``).
 
-Every secret is a ``SecretStr``: it prints as ``**********`` and never reaches logs or reports.
-An invalid configuration is reported as one :class:`ConfigError` naming every bad field.
+Every secret is a ``SecretStr``: it prints as ``**********`` and never reaches logs or reports;
+a password inside a URL is masked wherever a value is shown (:func:`gruponos.adapters.urls.redact`).
+An invalid configuration is reported as one :class:`ConfigError` naming every bad field and where
+its value came from (the variable, the ``.env`` file, a secret file or the TOML file).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -40,6 +43,7 @@ from pydantic_settings import (
 from pydantic_settings.sources import NestedSecretsSettingsSource
 from returns.result import Failure, Result, Success
 
+from gruponos.adapters.urls import SQL_URL_FORMS, redact, sql_url_problem
 from gruponos.application.errors import ConfigError
 
 ENV_PREFIX = "GRUPONOS_"
@@ -88,7 +92,10 @@ class WmsSettings(_Section):
     backoff_cap_seconds: float = Field(30.0, ge=0, le=600, description="longest retry delay")
     max_concurrency: int = Field(4, ge=1, le=9, description="Oracle advises < 10 per user")
     verify_tls: bool = True
-    filters: dict[str, str] = Field(default_factory=dict, description="e.g. facility_id__code")
+    filters: dict[str, str] = Field(
+        default_factory=dict,
+        description="e.g. facility_id__code; numbers and booleans are sent as lgfapi writes them",
+    )
     default_timezone: str | None = Field(
         None, description="IANA zone for timestamps without an offset (the API always sends one)"
     )
@@ -104,6 +111,14 @@ class WmsSettings(_Section):
         if parts.username or parts.password or parts.query:
             raise ValueError("must not carry credentials or a query")
         return value.rstrip("/")
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _filter_values(cls, value: Any) -> Any:
+        # lgfapi filters are query strings: booleans as ``true``/``false``, numbers as written.
+        if not isinstance(value, dict):
+            return value
+        return {key: _query_value(item) for key, item in value.items()}
 
     @field_validator("filters")
     @classmethod
@@ -147,10 +162,13 @@ class SinkSettings(_Section):
 
     @field_validator("url")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        scheme = value.split(":", 1)[0].lower()
-        if scheme not in _SINK_SCHEMES or "://" not in value:
-            raise ValueError("must start with sqlite://, postgresql:// or oracle://")
+    def _complete_url(cls, value: str) -> str:
+        # The sink's own rule, so that `validate` refuses what the sink would refuse at start.
+        problem = sql_url_problem(value)
+        if problem is not None:
+            if problem.startswith("unknown database URL scheme"):
+                problem = f"must be one of {SQL_URL_FORMS}"
+            raise ValueError(problem)
         return value
 
     @field_validator("table_prefix")
@@ -235,6 +253,18 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     log: LogSettings = LogSettings()
 
+    @model_validator(mode="after")
+    def _paged_needs_overlap(self) -> Settings:
+        # Offset paging skips rows that move between pages while a read is under way; only the
+        # overlap's re-read brings them back. Without one they would be lost for good.
+        if self.wms.page_mode == "paged" and self.sync.overlap_seconds == 0:
+            raise ValueError(
+                "wms.page_mode = paged with sync.overlap_seconds = 0 loses rows that change "
+                "during a read: set sync.overlap_seconds above 0 or wms.page_mode = sequenced "
+                f"[{ENV_PREFIX}WMS__PAGE_MODE, {ENV_PREFIX}SYNC__OVERLAP_SECONDS]"
+            )
+        return self
+
     @field_validator("entities", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -299,6 +329,15 @@ def readiness_problems(settings: Settings) -> list[str]:
 _SECRET_HINT = re.compile(r"password|secret|token", re.IGNORECASE)
 
 
+def _query_value(value: Any) -> Any:
+    """A filter value as lgfapi reads it in a query string (``true``, ``10``, ``1.5``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
 def load_settings(
     config_file: Path | None = None,
     secrets_dir: Path | None = None,
@@ -331,6 +370,11 @@ def load_settings(
                 {"fields": []},
             )
         )
+    for path, what in ((config_file, "--config"), (env_file, "--env-file")):
+        unreadable = _unreadable_text(path, what)
+        if unreadable is not None:
+            return Failure(unreadable)
+    origins = _Origins(config_file, secrets_dir, env_file)
     try:
         return Success(cls(_env_file=env_file, _secrets_dir=secrets_dir, **overrides))
     except tomllib.TOMLDecodeError as error:
@@ -341,9 +385,20 @@ def load_settings(
                 {"fields": [f"--config {config_file}: {error}"]},
             )
         )
+    except (UnicodeDecodeError, OSError) as error:
+        # Both files were read above: what is left is a secret file.
+        return Failure(
+            ConfigError(
+                "config.file_invalid",
+                f"a secret file in {secrets_dir} cannot be read as UTF-8 text: {error}"
+                if secrets_dir is not None
+                else f"a configuration file cannot be read: {error}",
+                {"fields": []},
+            )
+        )
     except SettingsError as error:
         # A structured setting (a JSON object such as wms.filters) could not be decoded.
-        fields = _undecodable(env_file) or [str(error)]
+        fields = [redact(f) for f in _undecodable(env_file)] or [redact(str(error))]
         return Failure(
             ConfigError(
                 "config.invalid",
@@ -352,7 +407,7 @@ def load_settings(
             )
         )
     except ValidationError as error:
-        fields = [_describe(e) for e in error.errors(include_url=False)]
+        fields = [_describe(e, origins) for e in error.errors(include_url=False)]
         return Failure(
             ConfigError(
                 "config.invalid",
@@ -360,6 +415,81 @@ def load_settings(
                 {"fields": fields},
             )
         )
+
+
+def _unreadable_text(path: Path | None, option: str) -> ConfigError | None:
+    """A configuration file that exists but is not readable UTF-8 text, as one clear error."""
+    if path is None or not path.is_file():
+        return None  # a missing .env is fine; a missing --config was reported before
+    try:
+        path.read_bytes().decode("utf-8")
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        return ConfigError(
+            "config.file_invalid", f"cannot read {path} ({option}): {reason}", {"fields": []}
+        )
+    except UnicodeDecodeError as error:
+        return ConfigError(
+            "config.file_invalid",
+            f"{path} ({option}) is not UTF-8 text: byte 0x{error.object[error.start]:02x} at "
+            f"offset {error.start}; save it as UTF-8",
+            {"fields": []},
+        )
+    return None
+
+
+def _field_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """The path of every setting and section (``("wms", "oauth2", "token_url")``)."""
+    paths: set[tuple[str, ...]] = set()
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        paths.add(path)
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            paths |= _field_paths(info.annotation, path)
+    return paths
+
+
+class _Origins:
+    """Where a setting's value came from, to name what the user has to fix."""
+
+    def __init__(self, config_file: Path | None, secrets_dir: Path | None, env_file: Path | None):
+        self._config_file = config_file
+        self._secrets_dir = secrets_dir
+        self._env_file = env_file
+        self._environ = {k.upper() for k in os.environ}  # noqa: TID251 - settings reads the env
+        self._dotenv: set[str] = set()
+        if env_file is not None and env_file.is_file():
+            self._dotenv = {k.upper() for k in dotenv_values(env_file)}
+        self._toml: dict[str, Any] = {}
+        if config_file is not None:
+            try:
+                self._toml = tomllib.loads(config_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._toml = {}
+
+    def hint(self, path: tuple[str, ...]) -> str:
+        variable = ENV_PREFIX + "__".join(path).upper()
+        if variable in self._environ:
+            return variable
+        if variable in self._dotenv:
+            return f"{variable} in {self._env_file}"
+        if self._secrets_dir is not None and (self._secrets_dir / variable.lower()).is_file():
+            return f"secret file {self._secrets_dir / variable.lower()}"
+        if self._in_toml(path):
+            table = f"[{'.'.join(path[:-1])}] " if len(path) > 1 else ""
+            return f"{table}{path[-1]} in {self._config_file}"
+        return variable
+
+    def _in_toml(self, path: tuple[str, ...]) -> bool:
+        node: Any = self._toml
+        for part in path:
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+
+_FIELD_PATHS = _field_paths(Settings)
 
 
 def _structured_paths(
@@ -400,10 +530,13 @@ def _undecodable(env_file: Path | None) -> list[str]:
     return found
 
 
-def _describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "settings"
-    variable = ENV_PREFIX + "__".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+def _describe(error: Any, origins: _Origins) -> str:
+    loc = tuple(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:  # a rule across settings names them itself
+        return redact(message)
+    location = ".".join(loc)
+    setting = next((loc[:n] for n in range(len(loc), 0, -1) if loc[:n] in _FIELD_PATHS), loc)
     shown = ""
     if (
         "input" in error
@@ -411,14 +544,19 @@ def _describe(error: Any) -> str:
         and not isinstance(error["input"], dict)
     ):
         shown = f" (got {error['input']!r})"
-    hint = f" [{variable}]" if variable else ""
-    return f"{location}: {message}{shown}{hint}"
+    return redact(f"{location}: {message}{shown} [{origins.hint(setting)}]")
 
 
 def masked(settings: Settings) -> dict[str, Any]:
-    """The settings as a JSON-able dict with every secret (and URL password) masked."""
-    from gruponos.adapters.sql.url import mask_url  # noqa: PLC0415 - its package loads the sinks
+    """The settings as a JSON-able dict with every secret, and every password in a URL, masked."""
+    return _redacted(settings.model_dump(mode="json"))
 
-    data = settings.model_dump(mode="json")
-    data["sink"]["url"] = mask_url(settings.sink.url)
-    return data
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value

@@ -14,9 +14,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from returns.result import Failure, Result, Success
 
+from gruponos.adapters.urls import SQL_SCHEMES, mask_url, sql_url_problem
 from gruponos.application.errors import SinkError
 
-SCHEMES = ("sqlite", "postgresql", "postgres", "oracle")
+SCHEMES = SQL_SCHEMES
+__all__ = ["SCHEMES", "SqlUrl", "mask_url", "parse_sql_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,48 +38,23 @@ class SqlUrl:
         return f"SqlUrl({self.shown!r})"
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password, if any, replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)
-        user = netloc[0].split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
-    except ValueError:
-        return "<unparseable url>"
-
-
 def parse_sql_url(url: str, password: str | None = None) -> Result[SqlUrl, SinkError]:
     """Parse ``url``; ``password`` (e.g. from a secret) wins over one in the URL."""
     shown = mask_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return Failure(SinkError("sink.bad_url", f"not a database URL: {exc}", {"url": shown}))
+    problem = sql_url_problem(url)
+    if problem is not None:
+        return Failure(SinkError("sink.bad_url", problem, {"url": shown}))
+    parts = urlsplit(url)
+    port = parts.port
     scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        message = (
-            f"unknown database URL scheme {parts.scheme!r}: use sqlite:///path.db, "
-            "postgresql://user@host:port/db or oracle://user@host:port/service"
-        )
-        return Failure(SinkError("sink.bad_url", message, {"url": shown}))
     if scheme == "sqlite":
-        if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
-            message = "write sqlite:///relative.db, sqlite:////absolute.db or sqlite:///:memory:"
-            return Failure(SinkError("sink.bad_url", message, {"url": shown}))
         return Success(SqlUrl("sqlite", shown, database=unquote(parts.path[1:])))
-    if not parts.hostname or not parts.path.strip("/"):
-        return Failure(
-            SinkError("sink.bad_url", "the URL needs a host and a database", {"url": shown})
-        )
     user = unquote(parts.username) if parts.username else None
     secret = (
         password if password is not None else (unquote(parts.password) if parts.password else None)
     )
-    netloc = (f"{url_quote(user, safe='')}@" if user else "") + parts.hostname
+    host = parts.hostname or ""  # sql_url_problem made sure there is one
+    netloc = (f"{url_quote(user, safe='')}@" if user else "") + host
     if port:
         netloc += f":{port}"
     return Success(
@@ -86,7 +63,7 @@ def parse_sql_url(url: str, password: str | None = None) -> Result[SqlUrl, SinkE
             shown,
             user=user,
             password=secret,
-            host=parts.hostname,
+            host=host,
             port=port,
             database=unquote(parts.path.strip("/")),
             without_password=urlunsplit(parts._replace(netloc=netloc)),
