@@ -549,7 +549,8 @@ def _describe(error: Any, origins: _Origins) -> str:
 
 def masked(settings: Settings) -> dict[str, Any]:
     """The settings as a JSON-able dict with every secret, and every password in a URL, masked."""
-    return _redacted(settings.model_dump(mode="json"))
+    shown: dict[str, Any] = _redacted(settings.model_dump(mode="json"))
+    return shown
 
 
 def _redacted(value: Any) -> Any:

@@ -137,3 +137,73 @@ def test_validate_accepts_a_complete_configuration(monkeypatch: pytest.MonkeyPat
     result = CliRunner().invoke(main, ["validate"])
     assert result.exit_code == 0, result.output
     assert is_successful(load_settings(env_file=None))
+
+
+@pytest.mark.parametrize("which", ["--config", "--env-file"])
+def test_a_file_that_is_not_utf8_is_one_line_and_exit_2(which: str, tmp_path: Path) -> None:
+    bad = tmp_path / ("latin1.toml" if which == "--config" else "latin1.env")
+    text = '[wms]\nusername = "café"\n' if which == "--config" else "GRUPONOS_WMS__USERNAME=café\n"
+    bad.write_bytes(text.encode("latin-1"))
+    args = [which, str(bad)] if which == "--config" else ["--env-file", str(bad)]
+    result = CliRunner().invoke(main, [*args, "validate"])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    offset = text.index("é")
+    expected = f"{bad} ({which}) is not UTF-8 text: byte 0xe9 at offset {offset}; save it as UTF-8"
+    assert result.output.strip().splitlines() == [f"configuration error: {expected}"]
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///", "postgresql://host:5432/", "oracle://etl@db:1521"]
+)
+def test_an_incomplete_sink_url_fails_validate(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRUPONOS_SINK__URL", url)
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 2
+    assert "sink.url: " in result.output and "[GRUPONOS_SINK__URL]" in result.output
+
+
+def test_paged_reads_without_overlap_are_refused_naming_both_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_MODE", "paged")
+    monkeypatch.setenv("GRUPONOS_SYNC__OVERLAP_SECONDS", "0")
+    error = load_settings(env_file=None).failure()
+    assert "wms.page_mode" in error.message and "sync.overlap_seconds" in error.message
+    monkeypatch.setenv("GRUPONOS_SYNC__OVERLAP_SECONDS", "1")
+    assert is_successful(load_settings(env_file=None))
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_MODE", "sequenced")
+    monkeypatch.setenv("GRUPONOS_SYNC__OVERLAP_SECONDS", "0")
+    assert is_successful(load_settings(env_file=None))
+
+
+def test_filters_take_numbers_and_booleans_as_lgfapi_writes_them(tmp_path: Path) -> None:
+    toml = tmp_path / "f.toml"
+    toml.write_text(
+        '[wms.filters]\nfacility_id__code = "FAC1"\nstatus_id__gte = 10\n'
+        "is_picking_flg = true\nwave_id__isnull = false\nalloc_qty__gt = 1.5\n"
+    )
+    filters = load_settings(toml, env_file=None).unwrap().wms.filters
+    assert filters == {
+        "facility_id__code": "FAC1",
+        "status_id__gte": "10",
+        "is_picking_flg": "true",
+        "wave_id__isnull": "false",
+        "alloc_qty__gt": "1.5",
+    }
+
+
+def test_a_bad_filter_names_where_it_was_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "f.toml"
+    toml.write_text('[wms]\nfilters = { page = 1, facility_id__code = ["a"] }\n')
+    fields = load_settings(toml, env_file=None).failure().context["fields"]
+    assert len(fields) == 1 and fields[0].endswith(f"[[wms] filters in {toml}]"), fields
+    env_file = tmp_path / "x.env"
+    env_file.write_text('GRUPONOS_WMS__FILTERS={"page": 1}\n')
+    (field,) = load_settings(env_file=env_file).failure().context["fields"]
+    assert "'page'" in field and field.endswith(f"[GRUPONOS_WMS__FILTERS in {env_file}]")
+    monkeypatch.setenv("GRUPONOS_WMS__FILTERS", '{"ordering": "id"}')
+    (field,) = load_settings(env_file=env_file).failure().context["fields"]
+    assert "'ordering'" in field and field.endswith("[GRUPONOS_WMS__FILTERS]")

@@ -1,15 +1,24 @@
-"""structlog set-up: JSON lines when not a TTY, a readable console on a TTY; run ids bound."""
+"""structlog set-up: JSON lines when not a TTY, a readable console on a TTY; run ids bound.
+
+Every string value of a line goes through :func:`gruponos.adapters.urls.redact` (no password of a
+URL reaches a log). While progress bars are drawn, lines go through their rich console, which
+prints them above the bars instead of onto the spinner's line.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
+from gruponos.adapters.urls import redact
 from gruponos.application.ports import SyncEvent
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -32,14 +41,50 @@ def _add_current_run(
     return event_dict
 
 
-def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
-    """Configure structlog once per process; ``fmt`` is ``auto``, ``json`` or ``console``."""
-    out = stream or sys.stderr
+def _redact_values(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = redact(value)
+    return event_dict
+
+
+class ConsoleLogger:
+    """A structlog logger that prints through a rich console (above its live progress bars)."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def msg(self, message: str) -> None:
+        from rich.text import Text  # noqa: PLC0415 - rich is loaded with the console anyway
+
+        self._console.print(Text.from_ansi(message), soft_wrap=True, highlight=False)
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def configure_logging(
+    fmt: str = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+    console: Console | None = None,
+) -> None:
+    """Configure structlog once per process; ``fmt`` is ``auto``, ``json`` or ``console``.
+
+    With ``console`` (the one drawing progress bars), lines are printed through it.
+    """
+    out: Any = console.file if console is not None else (stream or sys.stderr)
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=out.isatty())
         if use_console
         else structlog.processors.JSONRenderer()
+    )
+    factory: Any = (
+        (lambda *_args: ConsoleLogger(console))
+        if console is not None
+        else structlog.PrintLoggerFactory(out)
     )
     structlog.configure(
         processors=[
@@ -48,10 +93,11 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _redact_values,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
 
@@ -83,15 +129,28 @@ class LoggingObserver:
             _current_run.clear()
 
     def _log_event(self, event: SyncEvent) -> None:
-        level = "warning" if event.kind == "warning" else "info"
-        if event.kind in ("page_read", "batch_written"):
-            level = "debug"
+        level = _level(event)
         fields = {k: v for k, v in event.data.items() if k not in ("run_id", "entity")}
         if event.kind == "run_finished":  # the per-entity details were logged as they finished
             fields.pop("entities", None)
         getattr(self._log, level)(
             f"sync.{event.kind}", run_id=event.run_id, entity=event.entity, **fields
         )
+
+
+#: The level of a finished run or entity, by status: a failure is an error, so that filters by
+#: level see it; too many quarantined records (the data arrived) is a warning.
+_FINISHED_LEVEL = {"failed": "error", "rejected": "warning"}
+
+
+def _level(event: SyncEvent) -> str:
+    if event.kind in ("page_read", "batch_written", "id_bounds"):
+        return "debug"
+    if event.kind in ("warning", "retrying_run"):
+        return "warning"
+    if event.kind in ("run_finished", "entity_finished"):
+        return _FINISHED_LEVEL.get(str(event.data.get("status")), "info")
+    return "info"
 
 
 class FanOutObserver:

@@ -1,9 +1,16 @@
-"""``gruponos simulator serve``: run the WMS simulator in the foreground."""
+"""``gruponos simulator serve``: run the WMS simulator in the foreground.
+
+Bad input (an option value, a port in use or out of range, an address not on this host) is one
+line on stderr and exit 2, never a traceback.
+"""
 
 from __future__ import annotations
 
+import errno
+import shlex
+import socket
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -11,6 +18,26 @@ from gruponos.simulator.config import ENTITIES, FaultKind, SimulatorConfig, pars
 from gruponos.simulator.server import WmsSimulator
 
 _KINDS = ", ".join(k.value for k in FaultKind)
+_DEFAULT_PASSWORD = "wms_password"  # noqa: S105 - the simulator's documented demo password
+_USAGE_ERROR = 2
+_BIND_REASONS = {
+    errno.EADDRINUSE: "the port is in use (choose another --port, or --port 0 for any free one)",
+    errno.EADDRNOTAVAIL: "that address is not one of this host's (try --host 127.0.0.1)",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+}
+
+
+def _usage_error(message: str) -> NoReturn:
+    click.echo(f"simulator: {message}", err=True)
+    raise SystemExit(_USAGE_ERROR)
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        reason = f"unknown host name {host!r}"
+    else:
+        reason = _BIND_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    return f"cannot listen on {host}:{port}: {reason}"
 
 
 def _entity_records(values: tuple[str, ...]) -> dict[str, int]:
@@ -36,7 +63,7 @@ def simulator() -> None:
     default=8080,
     show_default=True,
     type=int,
-    help="Port to listen on (0 = any free port).",
+    help="Port to listen on, 0..65535 (0 = any free port).",
 )
 @click.option(
     "--env",
@@ -86,7 +113,7 @@ def simulator() -> None:
 )
 @click.option(
     "--password",
-    default="wms_password",
+    default=_DEFAULT_PASSWORD,
     show_default=True,
     help="HTTP Basic password (also the password grant's password).",
 )
@@ -182,7 +209,13 @@ def simulator() -> None:
     "(served only if nothing changed; off in change mode).",
 )
 def serve(**opts: Any) -> None:
-    """Serve the simulated lgfapi v10 until interrupted (Ctrl-C)."""
+    """Serve the simulated lgfapi v10 until interrupted (Ctrl-C).
+
+    Prints the ``export GRUPONOS_WMS__...`` lines that point gruponos at it.
+    """
+    host, port = str(opts["host"]), int(opts["port"])
+    if not 0 <= port <= 65535:  # the range of a TCP port
+        _usage_error(f"--port must be within 0..65535 (got {port})")
     try:
         touch_w, insert_w, delete_w = (float(w) for w in opts.pop("change_mix").split(","))
         config = SimulatorConfig(
@@ -196,12 +229,29 @@ def serve(**opts: Any) -> None:
             **opts,
         )
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        _usage_error(str(exc))
+    started = False
 
     def ready(sim: WmsSimulator) -> None:
-        click.echo(f"WMS simulator: {sim.api_url}/entity/  (token URL {sim.token_url})")
+        nonlocal started
+        started = True
+        password = (
+            config.password if config.password == _DEFAULT_PASSWORD else "<the --password value>"
+        )
+        click.echo(
+            f"WMS simulator: lgfapi v10 at {sim.api_url}/entity/ (token URL {sim.token_url})\n"
+            "Point gruponos at it (Ctrl-C stops the simulator):\n"
+            f"  export GRUPONOS_WMS__BASE_URL={shlex.quote(sim.base_url)}\n"
+            f"  export GRUPONOS_WMS__USERNAME={shlex.quote(config.username)}\n"
+            f"  export GRUPONOS_WMS__PASSWORD={shlex.quote(password)}"
+        )
 
     try:
         WmsSimulator(config).serve_forever(ready)
     except KeyboardInterrupt:
         click.echo("stopped")
+    except (OSError, OverflowError) as exc:
+        if started:
+            raise  # not a bad option: the server failed while serving
+        error = exc if isinstance(exc, OSError) else OSError(0, str(exc))
+        _usage_error(_bind_error(host, port, error))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TypeVar
 
 import click
@@ -122,7 +123,12 @@ def state_reset(
     cli: CliContext, entities: tuple[str, ...], pipelines: tuple[str, ...], yes: bool
 ) -> None:
     """Forget checkpoints: the next incremental sync reads everything, the next full sync
-    starts a new pass."""
+    starts a new pass. Without --yes it asks on the terminal; with no terminal it exits 2."""
+    if not yes and not sys.stdin.isatty():  # nobody to ask: a script must say --yes
+        fail(
+            "state reset forgets checkpoints: add --yes to confirm (no terminal to ask on)",
+            ExitCode.CONFIG,
+        )
     settings = cli.settings()
     with cli.wired(settings) as container:
         store = container.state()

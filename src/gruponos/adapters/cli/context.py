@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from returns.pipeline import is_successful
 
+from gruponos.adapters.urls import redact
 from gruponos.application.errors import ConfigError
 from gruponos.domain.errors import DomainError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gruponos.application.ports import SyncObserver
     from gruponos.container import Container
     from gruponos.settings import Settings
@@ -70,11 +73,14 @@ class CliContext:
         self.configure_logging(settings, progress=progress)
         return settings
 
-    def configure_logging(self, settings: Settings, *, progress: bool = False) -> None:
+    def configure_logging(
+        self, settings: Settings, *, progress: bool = False, console: Console | None = None
+    ) -> None:
+        """Log as configured; through ``console`` (the progress bars' one) while it draws."""
         from gruponos.adapters.logs import configure_logging  # noqa: PLC0415 - structlog
 
         level = self.log_level or ("warning" if progress else settings.log.level)
-        configure_logging(self.log_format or settings.log.format, level)
+        configure_logging(self.log_format or settings.log.format, level, console=console)
 
     @contextmanager
     def wired(
@@ -93,7 +99,8 @@ class CliContext:
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
-    click.echo(message, err=True)
+    """Exit with ``code`` after one message on stderr (a password in a URL is masked)."""
+    click.echo(redact(message), err=True)
     raise SystemExit(int(code))
 
 

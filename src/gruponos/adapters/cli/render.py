@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from gruponos.adapters.urls import redact
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -28,7 +30,7 @@ def stdout_console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.write(redact(json.dumps(data, indent=2, sort_keys=True, default=str)) + "\n")
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -39,7 +41,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if value is None else escape(str(value)) for value in row))
+        table.add_row(*("" if value is None else escape(redact(str(value))) for value in row))
     stdout_console().print(table)
 
 
@@ -108,4 +110,4 @@ def print_report(report: SyncReport) -> None:
     console.print(report_table(report))
     for e in report.entities:
         if e.error:
-            console.print(f"[red]{e.entity}[/]: {escape(e.error)}", highlight=False)
+            console.print(f"[red]{e.entity}[/]: {escape(redact(e.error))}", highlight=False)

@@ -66,7 +66,12 @@ def run_sync(
         if display is None:
             return attempt()
         with display:
-            return attempt()
+            # Log lines print above the bars, not onto the line a spinner is redrawing.
+            cli.configure_logging(settings, progress=True, console=display.console)
+            try:
+                return attempt()
+            finally:
+                cli.configure_logging(settings, progress=True)
 
 
 def finish(result: IOResult[SyncReport, SyncError], *, as_json: bool) -> None:
@@ -97,7 +102,9 @@ def _sync_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--dry-run",
             is_flag=True,
-            help="Read and validate everything, write nothing (no rows, no checkpoint).",
+            help="Read, normalize and validate everything; write nothing (no rows, checkpoint "
+            "or run history). The report counts what was read and would be quarantined; "
+            "written stays 0.",
         ),
         click.option(
             "--json", "as_json", is_flag=True, help="Print the run report as JSON on stdout."

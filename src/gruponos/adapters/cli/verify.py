@@ -1,6 +1,7 @@
 """``gruponos verify``: the WMS against the loaded tables, per entity.
 
-Reads every id and ``mod_ts`` from the WMS (a full read window, ``fields=id,mod_ts``) and every
+Asks the WMS to describe each entity first (an entity it does not know is an error, not an empty
+"ok"), then reads every id and ``mod_ts`` from the WMS (a full read window, ``fields=id,mod_ts``) and every
 live row of the target, and compares: counts, ids missing from the target, extra ids in the target
 (deleted in the WMS; a full sync soft-deletes them), rows whose ``mod_ts`` differs, newest
 ``mod_ts`` on each side.
@@ -17,7 +18,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.cli.context import CliContext, ExitCode, fail_with, pass_cli
+from gruponos.adapters.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.adapters.cli.render import print_json, print_table
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import RecordSink, WmsSource
@@ -97,6 +98,9 @@ def compare(
 
 
 def verify_entity(source: WmsSource, sink: RecordSink, entity: str) -> EntityDiff | DomainError:
+    described = source.describe(entity)  # the list of an unknown entity would just be empty
+    if not is_successful(described):
+        return unsafe_perform_io(described.failure())
     read = source_ids(source, entity)
     if not is_successful(read):
         return unsafe_perform_io(read.failure())
@@ -124,7 +128,8 @@ def _ids(ids: tuple[int, ...]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
 def verify(cli: CliContext, entities: tuple[str, ...], as_json: bool) -> None:
-    """Compare the WMS with the loaded tables; exit 1 when they differ.
+    """Compare the WMS with the loaded tables; exit 1 when they differ, 2 for an entity the
+    WMS does not have.
 
     Rows deleted in the WMS stay "extra" until a full sync soft-deletes them.
     """
@@ -134,6 +139,12 @@ def verify(cli: CliContext, entities: tuple[str, ...], as_json: bool) -> None:
         source, sink = container.verify_wms(), container.sink()
         for entity in settings.entities:
             outcome = verify_entity(source, sink, entity)
+            if isinstance(outcome, DomainError) and outcome.code == "wms.not_found":
+                fail(
+                    f"error: the WMS has no entity {entity!r} (its describe answered 404 Not "
+                    "Found); check --entity or GRUPONOS_ENTITIES [wms.not_found]",
+                    ExitCode.CONFIG,
+                )
             if isinstance(outcome, DomainError):
                 fail_with(outcome)
             diffs.append(outcome)
