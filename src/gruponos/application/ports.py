@@ -194,7 +194,8 @@ class Clock(Protocol):
 class SyncEvent:
     """Progress and diagnostics from the use cases; adapters log, draw or count them.
 
-    Kinds: ``run_started``, ``entity_started``, ``page_read``, ``batch_written``,
+    Kinds: ``run_started``, ``entity_started``, ``id_bounds`` (a new full pass that reads
+    in parallel: the entity's ``low`` and ``high`` id), ``page_read``, ``batch_written``,
     ``entity_finished``, ``run_finished``, ``warning``, ``retrying_run``.
     """
 

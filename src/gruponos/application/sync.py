@@ -270,7 +270,7 @@ class SyncEntities:
                 return _error_of(newest)
             answer = unsafe_perform_io(newest.unwrap())
             checkpoint = replace(checkpoint, high_water=answer.value)
-            split = self._split(key.entity, checkpoint)
+            split = self._split(run_id, key.entity, checkpoint)
             if isinstance(split, PortError):
                 return split
             checkpoint, retried = split
@@ -286,7 +286,9 @@ class SyncEntities:
             return stored  # resume the unfinished pass: each window after its last id
         return Checkpoint(SyncMode.FULL, generation=run_id)
 
-    def _split(self, entity: str, checkpoint: Checkpoint) -> tuple[Checkpoint, int] | PortError:
+    def _split(
+        self, run_id: str, entity: str, checkpoint: Checkpoint
+    ) -> tuple[Checkpoint, int] | PortError:
         """A new full pass reads ``read_parallelism`` id windows at once, when there are ids
         enough (at least ``min_window_ids`` per window); and the requests retried to know."""
         if self._options.read_parallelism <= 1:
@@ -297,6 +299,8 @@ class SyncEntities:
         answer = unsafe_perform_io(bounds.unwrap())
         if answer.value is None:
             return checkpoint, answer.retries
+        low, high = answer.value  # progress displays estimate the pass's size from them
+        self._emit("id_bounds", run_id, entity, {"low": low, "high": high})
         windows = split_ids(
             *answer.value, self._options.read_parallelism, min_span=self._options.min_window_ids
         )
