@@ -182,7 +182,8 @@ def test_cli_about_discover_and_sync(sim: WmsSimulator, tmp_path: Path) -> None:
     discovered = _cli("tap-gruponos", "--config", str(config), "--discover")
     assert discovered.returncode == 0, discovered.stderr
     catalog = orjson.loads(discovered.stdout)
-    (entry,) = catalog["streams"]
+    entry, quarantine = catalog["streams"]
+    assert quarantine["tap_stream_id"] == "_gruponos_quarantine"
     assert entry["key_properties"] == ["id"]
     assert entry["replication_key"] == "mod_ts"
     (tmp_path / "catalog.json").write_bytes(discovered.stdout)

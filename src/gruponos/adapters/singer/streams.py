@@ -15,14 +15,26 @@ Decisions (docs/meltano.md):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.schema import PRIMARY_KEY, REPLICATION_KEY, Column, ColumnType, EntitySchema
 
 JSON_MEDIA_TYPE = "application/json"
 DECIMAL_FORMATS = frozenset({"singer.decimal", "decimal"})
+
+#: The tap's stream of rejected records (see :func:`quarantine_json_schema`).
+QUARANTINE_STREAM = "_gruponos_quarantine"
+#: One row per rejected version of a record: its stream and the SHA-256 of its payload. A re-read
+#: of the same version (the incremental overlap, a retried run) lands on the same row; another
+#: version of the record gets its own. Not the id: it can be missing (it may be what is bad).
+QUARANTINE_KEY = ("stream", "fingerprint")
 
 
 def property_name(column: Column) -> str:
@@ -106,6 +118,77 @@ def catalog_entry(schema: EntitySchema, *, incremental: bool) -> dict[str, Any]:
         "replication_method": "INCREMENTAL" if incremental else "FULL_TABLE",
         "metadata": metadata,
     }
+
+
+def quarantine_json_schema() -> dict[str, Any]:
+    """The JSON schema of :data:`QUARANTINE_STREAM`: a rejected record's stream, id (as text,
+    when it had one), the reasons, its payload as the WMS sent it (JSON text, keys sorted), the
+    payload's SHA-256 (hex) and when the tap rejected it."""
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "properties": {
+            "stream": text,
+            "fingerprint": text,
+            "id": {"type": ["string", "null"]},
+            "reason": text,
+            "payload": {"type": "string", "contentMediaType": JSON_MEDIA_TYPE},
+            "rejected_at": {"type": "string", "format": "date-time"},
+        },
+        "required": ["stream", "fingerprint", "reason", "payload", "rejected_at"],
+    }
+
+
+def quarantine_record(
+    stream: str, record_id: Any, reason: str, payload: Any, at: datetime
+) -> dict[str, Any]:
+    """A record of :data:`QUARANTINE_STREAM` for a rejected WMS record ``payload``."""
+    text = _json_text(payload)
+    return {
+        "stream": stream,
+        "fingerprint": hashlib.sha256(text).hexdigest(),
+        "id": None if record_id is None else str(record_id),
+        "reason": reason,
+        "payload": text.decode(),
+        "rejected_at": at,
+    }
+
+
+def quarantine_catalog_entry() -> dict[str, Any]:
+    """The catalog entry of :data:`QUARANTINE_STREAM` (selected by default; every property is
+    ``automatic``: a rejection is kept whole)."""
+    schema = quarantine_json_schema()
+    metadata: list[dict[str, Any]] = [
+        {
+            "breadcrumb": [],
+            "metadata": {
+                "inclusion": "available",
+                "selected-by-default": True,
+                "table-key-properties": list(QUARANTINE_KEY),
+                "forced-replication-method": "FULL_TABLE",
+            },
+        },
+        *(
+            {"breadcrumb": ["properties", name], "metadata": {"inclusion": "automatic"}}
+            for name in schema["properties"]
+        ),
+    ]
+    return {
+        "tap_stream_id": QUARANTINE_STREAM,
+        "stream": QUARANTINE_STREAM,
+        "schema": schema,
+        "key_properties": list(QUARANTINE_KEY),
+        "replication_key": None,
+        "replication_method": "FULL_TABLE",
+        "metadata": metadata,
+    }
+
+
+def _json_text(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)
+    except orjson.JSONEncodeError:  # an integer over 64 bits: the standard library takes it
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()
 
 
 class Selection:

@@ -3,8 +3,11 @@
 Per selected stream: ``describe`` -> SCHEMA; pages from the source -> one RECORD per valid record
 (normalized exactly as ``gruponos sync`` does, flattened, with ``time_extracted``); in incremental
 mode a STATE after every page whose bookmark is the newest ``mod_ts`` emitted so far. Invalid
-records are not emitted: each is logged to stderr (and appended to ``quarantine_file`` when set)
-with its payload and reason, and counted; over ``max_reject_ratio`` the tap exits 3.
+records are not emitted in their stream: each one becomes a RECORD of the quarantine stream
+``_gruponos_quarantine`` (stream, id, reason, payload; unless a catalog deselects it), written
+before the STATE that moves past it, so the bookmark never leaves a rejected record behind that
+only a log holds. Each is also logged to stderr (and appended to ``quarantine_file`` when set)
+and counted; over ``max_reject_ratio`` the tap exits 3.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.singer.config import TapConfig
 from gruponos.adapters.singer.messages import record_line, schema_line, state_line
-from gruponos.adapters.singer.streams import RecordEncoder, Selection, catalog_entry
+from gruponos.adapters.singer.streams import (
+    QUARANTINE_KEY,
+    QUARANTINE_STREAM,
+    RecordEncoder,
+    Selection,
+    catalog_entry,
+    quarantine_catalog_entry,
+    quarantine_json_schema,
+    quarantine_record,
+)
 from gruponos.adapters.singer.streams import stream_json_schema as json_schema_of
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import WmsSource
@@ -51,6 +63,7 @@ class StreamReport:
     pages: int = 0
     retried_requests: int = 0
     bookmark: str | None = None
+    source_changed: bool = False  # a paged read saw the WMS change: records may be skipped
 
     @property
     def reject_ratio(self) -> float:
@@ -70,6 +83,7 @@ class TapReport:
                 "pages": s.pages,
                 "retried_requests": s.retried_requests,
                 "bookmark": s.bookmark,
+                "source_changed": s.source_changed,
             }
             for s in self.streams
         }
@@ -140,6 +154,7 @@ class SingerTap:
                 return IOFailure(unsafe_perform_io(described.failure()))
             schema = unsafe_perform_io(described.unwrap())
             streams.append(catalog_entry(schema, incremental=self._incremental))
+        streams.append(quarantine_catalog_entry())
         return IOSuccess({"streams": streams})
 
     # -- sync ------------------------------------------------------------------------------------
@@ -147,16 +162,25 @@ class SingerTap:
     def sync(
         self, state: Mapping[str, Any], selection: Selection | None = None
     ) -> IOResult[TapReport, WmsError]:
-        """Emit every selected stream; ``IOFailure`` stops at the first stream that failed."""
+        """Emit every selected stream; ``IOFailure`` stops at the first stream that failed.
+
+        Without a catalog every configured entity and the quarantine stream are emitted."""
         out_state: dict[str, Any] = copy.deepcopy(dict(state))
         streams = (
             {e: frozenset[str]() for e in self._config.entities}
             if selection is None
             else selection.streams
         )
+        quarantine = selection is None or QUARANTINE_STREAM in streams
+        if quarantine:  # first, so that every target has the table even when nothing is bad
+            self._out.write(
+                schema_line(QUARANTINE_STREAM, quarantine_json_schema(), QUARANTINE_KEY)
+            )
         reports: list[StreamReport] = []
         for entity, excluded in streams.items():
-            result = self._sync_stream(entity, excluded, out_state)
+            if entity == QUARANTINE_STREAM:
+                continue
+            result = self._sync_stream(entity, excluded, out_state, quarantine=quarantine)
             if isinstance(result, WmsError):
                 return IOFailure(result)
             reports.append(result)
@@ -171,7 +195,7 @@ class SingerTap:
         return incremental_window(checkpoint, timedelta(seconds=self._config.overlap_seconds))
 
     def _sync_stream(
-        self, entity: str, excluded: frozenset[str], state: dict[str, Any]
+        self, entity: str, excluded: frozenset[str], state: dict[str, Any], *, quarantine: bool
     ) -> StreamReport | WmsError:
         described = self._source.describe(entity)
         if not is_successful(described):
@@ -192,6 +216,7 @@ class SingerTap:
             page = unsafe_perform_io(page_result.unwrap())
             extracted = self._clock()
             lines: list[bytes] = []
+            held: list[bytes] = []  # the quarantine stream's records of this page
             newest: Position | None = None
             rejected = 0
             for raw in page.records:
@@ -204,21 +229,28 @@ class SingerTap:
                 else:
                     rejected += 1
                     problem = normalized.failure()
+                    record_id = problem.context.get("id")
                     self._rejects(
                         {
                             "stream": entity,
-                            "id": problem.context.get("id"),
+                            "id": record_id,
                             "reason": problem.reason,
                             "payload": raw,
                         }
                     )
-            self._out.write(b"".join(lines))
+                    if quarantine:
+                        bad = quarantine_record(entity, record_id, problem.reason, raw, extracted)
+                        held.append(record_line(QUARANTINE_STREAM, bad, extracted))
+            self._out.write(b"".join(lines) + b"".join(held))
+            if page.source_changed and not report.source_changed:
+                log.warning("tap.source_changed", stream=entity, page=page.number)
             report = replace(
                 report,
                 records=report.records + len(lines),
                 rejected=report.rejected + rejected,
                 pages=report.pages + 1,
                 retried_requests=report.retried_requests + page.retries,
+                source_changed=report.source_changed or page.source_changed,
             )
             if self._incremental and newest is not None:
                 checkpoint = checkpoint.advanced_to(newest, None)

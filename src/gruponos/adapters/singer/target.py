@@ -4,6 +4,10 @@
   schema first flushes what is buffered.
 - RECORD: normalized like a WMS record (see :mod:`~gruponos.adapters.singer.stream_plan`); invalid
   ones go to the sink's quarantine with the reason, never silently dropped.
+- ``_gruponos_quarantine`` (the records tap-gruponos rejected) has no table of its own: each of
+  its records joins the rejects of the stream it names and lands in the same quarantine table,
+  in the same transaction as that stream's batch. They are the tap's rejects, so they do not
+  count towards this target's ``max_reject_ratio``.
 - Every ``batch_size`` buffered records (all streams together) one batch per stream is written,
   each in its own transaction; then the value of the newest STATE received so far is printed on
   stdout (the bare value, as Meltano expects). A state is therefore only emitted after every
@@ -17,7 +21,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -40,6 +44,7 @@ from gruponos.adapters.singer.messages import (
     target_state_line,
 )
 from gruponos.adapters.singer.stream_plan import StreamPlan, plan_stream
+from gruponos.adapters.singer.streams import QUARANTINE_STREAM
 from gruponos.application.errors import SinkError
 from gruponos.application.ports import RecordSink
 from gruponos.domain.errors import DomainError
@@ -71,6 +76,7 @@ class _Stream:
     normalizer: RecordNormalizer
     records: list[NormalizedRecord] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    forwarded: int = 0  # how many of ``rejected`` came from the quarantine stream
 
     @property
     def pending(self) -> int:
@@ -84,8 +90,10 @@ class TargetReport:
 
     @property
     def reject_ratio(self) -> float:
-        received = sum(s.received for s in self.streams)
-        return sum(s.quarantined for s in self.streams) / received if received else 0.0
+        """Quarantined by this target, of what it received (the tap's rejects left out)."""
+        own = [s for s in self.streams if s.stream != QUARANTINE_STREAM]
+        received = sum(s.received for s in own)
+        return sum(s.quarantined for s in own) / received if received else 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -172,6 +180,9 @@ class SingerTarget:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _schema(self, message: SchemaMessage) -> DomainError | None:
+        if message.stream == QUARANTINE_STREAM:  # no table: see _forward
+            self._totals.setdefault(QUARANTINE_STREAM, StreamTotals(QUARANTINE_STREAM))
+            return None
         current = self._streams.get(message.stream)
         planned = plan_stream(
             message.stream, message.schema, message.key_properties, message.bookmark_properties
@@ -196,6 +207,8 @@ class SingerTarget:
         return None
 
     def _record(self, message: RecordMessage, number: int) -> DomainError | None:
+        if message.stream == QUARANTINE_STREAM and QUARANTINE_STREAM in self._totals:
+            return self._forward(message.record, number)
         stream = self._streams.get(message.stream)
         if stream is None:
             return SingerError(
@@ -223,6 +236,33 @@ class SingerTarget:
             return self._flush()
         return None
 
+    def _forward(self, record: Mapping[str, Any], number: int) -> DomainError | None:
+        """A record the tap rejected joins the rejects of its stream (same quarantine table)."""
+        name, reason, payload = record.get("stream"), record.get("reason"), record.get("payload")
+        stream = self._streams.get(name) if isinstance(name, str) else None
+        if stream is None or not isinstance(reason, str):
+            return SingerError(
+                "singer.bad_quarantine_record",
+                f"a {QUARANTINE_STREAM} record must give a reason and name a stream whose "
+                "SCHEMA came before it",
+                {"line": number, "stream": str(name)[:128]},
+            )
+        record_id = record.get("id")
+        stream.rejected.append(
+            Rejected(
+                stream.plan.stream,
+                None if record_id is None else str(record_id),
+                payload if isinstance(payload, str) else _payload(payload),
+                reason,
+            )
+        )
+        stream.forwarded += 1
+        totals = self._totals[QUARANTINE_STREAM]
+        self._totals[QUARANTINE_STREAM] = replace(totals, received=totals.received + 1)
+        if sum(s.pending for s in self._streams.values()) >= self._config.batch_size:
+            return self._flush()
+        return None
+
     def _flush(self) -> DomainError | None:
         """Write every stream's buffer (one transaction each), then emit the pending STATE."""
         for name, stream in self._streams.items():
@@ -244,11 +284,17 @@ class SingerTarget:
                 totals,
                 written=totals.written + outcome.written,
                 stale=totals.stale + outcome.stale,
-                quarantined=totals.quarantined + outcome.quarantined,
+                quarantined=totals.quarantined + outcome.quarantined - stream.forwarded,
                 batches=totals.batches + 1,
             )
+            if stream.forwarded:
+                forwarded = self._totals[QUARANTINE_STREAM]
+                self._totals[QUARANTINE_STREAM] = replace(
+                    forwarded, quarantined=forwarded.quarantined + stream.forwarded
+                )
             stream.records.clear()
             stream.rejected.clear()
+            stream.forwarded = 0
         if self._pending_state is not None:
             self._emit_state()
         return None
