@@ -2,10 +2,11 @@
 
 Decisions (docs/meltano.md):
 
-- A stream's properties are the **flattened columns** of DESIGN.md, named by the lower-case SQL
-  identifier: ``order_dtl_id`` -> ``order_dtl_id`` (integer) and ``order_dtl_key`` (text); a
-  reserved word gets its trailing ``_`` (``date_``). The target maps a property back with
-  :func:`~gruponos.domain.naming.sql_identifier`, so both paths land in the same column.
+- A stream's properties are the **flattened columns** (docs/data-semantics.md), named by the
+  lower-case SQL identifier: ``order_dtl_id`` -> ``order_dtl_id`` (integer) and
+  ``order_dtl_key`` (text); a reserved word gets its trailing ``_`` (``date_``). The target
+  maps a property back with :func:`~gruponos.domain.naming.sql_identifier`, so both paths land
+  in the same column.
 - Decimals are **strings** with ``"format": "singer.decimal"`` (the convention of the
   PipelineWise/Meltano Singer libraries): exact, never a binary float.
 - Timestamps are ``"format": "date-time"`` UTC instants (``...Z``); dates ``"format": "date"``;
