@@ -132,6 +132,7 @@ def _sql_backend(settings: Settings) -> Iterator[SqlBackend]:
         password=_secret(settings.sink.password),
         table_prefix=settings.sink.table_prefix,
         history=settings.sink.history,
+        oracle=settings.sink.oracle,
     )
     if not is_successful(opened):
         raise StartupError(unsafe_perform_io(opened.failure()))

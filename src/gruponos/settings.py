@@ -44,6 +44,7 @@ from pydantic_settings.sources import NestedSecretsSettingsSource
 from returns.result import Failure, Result, Success
 
 from gruponos.adapters.urls import SQL_URL_FORMS, redact, sql_url_problem
+from gruponos.adapters.sql.oracle_config import OracleSinkSettings
 from gruponos.application.errors import ConfigError
 
 ENV_PREFIX = "GRUPONOS_"
@@ -159,6 +160,7 @@ class SinkSettings(_Section):
     password: SecretStr | None = None
     table_prefix: str = "WMS_"
     history: bool = Field(default=False, description="also keep every version in <table>_HIST")
+    oracle: OracleSinkSettings = OracleSinkSettings()
 
     @field_validator("url")
     @classmethod

@@ -76,7 +76,7 @@ def test_merge_is_monotonic_and_keeps_seen_generation() -> None:
     assert 't."GNOS_SEEN_GEN" = NVL(s."GNOS_SEEN_GEN", t."GNOS_SEEN_GEN")' in sql
     assert 't."GNOS_DELETED_AT" = NULL' in sql
     assert 't."ID" = s."ID"' in sql
-    assert "FROM_TZ(:b2, 'UTC') AS \"MOD_TS\"" in sql
+    assert ':b2 AS "MOD_TS"' in sql  # naive UTC into TIMESTAMP(6): no FROM_TZ, no zone region
 
 
 def test_type_mapping() -> None:
@@ -85,8 +85,8 @@ def test_type_mapping() -> None:
     assert '"CUST_FIELD_1" CLOB' in create  # beyond 4000 characters
     assert '"NOTES" CLOB' in create  # unknown length
     assert '"ORD_QTY" NUMBER' in create
-    assert '"MOD_TS" TIMESTAMP WITH TIME ZONE NOT NULL' in create
-    assert '"RUSH_FLG" NUMBER(1)' in create
+    assert '"MOD_TS" TIMESTAMP(6) NOT NULL' in create
+    assert '"RUSH_FLG" NUMBER(1) CHECK ("RUSH_FLG" IN (0, 1))' in create
     assert '"COMMENT_" VARCHAR2(40 CHAR)' in create
     assert '"ORDER_KEY" VARCHAR2(255 CHAR)' in create
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure
@@ -24,6 +25,9 @@ from gruponos.adapters.sql.quarantine import SqlQuarantine
 from gruponos.adapters.sql.state import SqlStateStore
 from gruponos.adapters.sql.url import SqlUrl, mask_url, parse_sql_url
 from gruponos.application.errors import SinkError
+
+if TYPE_CHECKING:
+    from gruponos.adapters.sql.oracle_config import OracleSinkSettings
 
 __all__ = [
     "SqlBackend",
@@ -70,8 +74,9 @@ class SqlBackend:
         self.close()
 
 
-def dialect_for(url: SqlUrl) -> Dialect:
-    """The dialect for a parsed URL (imports only the driver it needs)."""
+def dialect_for(url: SqlUrl, oracle: OracleSinkSettings | None = None) -> Dialect:
+    """The dialect for a parsed URL (imports only the driver it needs); ``ValueError`` for an
+    Oracle URL whose query cannot be a connect string."""
     if url.scheme == "sqlite":
         from gruponos.adapters.sql.sqlite import SqliteDialect  # noqa: PLC0415 - lazy driver
 
@@ -81,9 +86,9 @@ def dialect_for(url: SqlUrl) -> Dialect:
 
         return PostgresDialect(url.without_password, url.password)
     from gruponos.adapters.sql.oracle import OracleDialect  # noqa: PLC0415 - lazy driver
+    from gruponos.adapters.sql.oracle_connect import oracle_dsn  # noqa: PLC0415 - lazy driver
 
-    dsn = f"{url.host}:{url.port or 1521}/{url.database}"
-    return OracleDialect(dsn, user=url.user, password=url.password)
+    return OracleDialect(oracle_dsn(url), user=url.user, password=url.password, settings=oracle)
 
 
 def open_sql_backend(
@@ -93,16 +98,22 @@ def open_sql_backend(
     table_prefix: str = "WMS_",
     history: bool = False,
     clock: Callable[[], datetime] = utc_now,
+    oracle: OracleSinkSettings | None = None,
 ) -> IOResult[SqlBackend, SinkError]:
     """Connect to ``url`` and return the backend, or a ``SinkError`` without secrets.
 
-    ``history`` keeps every version in ``<table>_HIST`` too (insert-if-absent on ``ID, MOD_TS``).
+    ``history`` keeps every version in ``<table>_HIST`` too (insert-if-absent on ``ID, MOD_TS``);
+    ``oracle``: how to connect to Oracle beyond the URL (wallet, thick mode, schema ...).
     """
     parsed = parse_sql_url(url, password)
     if isinstance(parsed, Failure):
         return IOFailure(parsed.failure())
     sql_url = parsed.unwrap()
-    dialect = dialect_for(sql_url)
+    try:
+        dialect = dialect_for(sql_url, oracle)
+    except ValueError as exc:  # the query is not shown: it may hold what must not be
+        shown = urlsplit(sql_url.shown)._replace(query="").geturl()
+        return IOFailure(SinkError("sink.bad_url", str(exc), {"url": shown}))
     try:
         connection = dialect.connect()
     except dialect.driver_errors as exc:

@@ -161,20 +161,41 @@ class SqlSink:
         return result.map(lambda _: self._tables.__setitem__(schema.entity, spec))
 
     def _prepare_table(self, cur: Any, spec: TableSpec, *, history: bool) -> None:
-        dialect = self.db.dialect
         name = spec.history if history and spec.history else spec.table
+        if not self._table_ddl(cur, spec, name, history=history):
+            return  # nothing to change: no guard, no DDL
+        with self.db.dialect.ddl_guard(self.db, name):
+            for _ in range(2):  # again when another session did some of it first
+                ddls = self._table_ddl(cur, spec, name, history=history)
+                if all(self._ddl(cur, sql) for sql in ddls):
+                    return
+
+    def _table_ddl(self, cur: Any, spec: TableSpec, name: str, *, history: bool) -> list[str]:
+        """The DDL that brings table ``name`` to ``spec``, from the dictionary as it is now."""
+        dialect = self.db.dialect
         existing = dialect.existing_columns(cur, name)
         if not existing:
-            cur.execute(ddl.create_entity_table(dialect, spec, history=history))
-            return
+            return [ddl.create_entity_table(dialect, spec, history=history)]
+        out = []
         for column in spec.columns + ddl.META_COLUMNS:
             info = existing.get(column.name)
             if info is None:
-                cur.execute(ddl.add_column(dialect, name, column))
+                out.append(ddl.add_column(dialect, name, column))
             elif column.type is ColumnType.TEXT:
                 widen = dialect.widen(name, column.name, info, column.max_length)
                 if widen:
-                    cur.execute(widen)
+                    out.append(widen)
+        return out
+
+    def _ddl(self, cur: Any, sql: str) -> bool:
+        """Run ``sql``; ``False`` when another session had already done it."""
+        try:
+            cur.execute(sql)
+        except self.db.dialect.driver_errors as exc:
+            if not self.db.dialect.already_done(exc):
+                raise
+            return False
+        return True
 
     def table_name(self, entity: str) -> str:
         """The table of ``entity`` as named in the database."""
@@ -215,8 +236,9 @@ class SqlSink:
             # Rows the upsert did not replace (their stored version is newer) still need the
             # generation, or the full pass would soft-delete them; it says how many it replaced.
             replaced_all = dialect.exact_upsert_count and result.written == len(upserted.ids)
-            if batch.generation is not None and upserted.ids and not replaced_all:
-                dialect.mark_seen(cur, spec, upserted.ids, batch.generation)
+            unmarked = upserted.ids if result.stale_ids is None else result.stale_ids
+            if batch.generation is not None and unmarked and not replaced_all:
+                dialect.mark_seen(cur, spec, unmarked, batch.generation)
             failed = list(result.failed)
             if spec.history and (kept or older):
                 history = dialect.insert_history(cur, spec, kept + older)
@@ -348,7 +370,8 @@ class SqlSink:
         table = self.table_name(entity)
 
         def guarded(cur: Any) -> T:
-            if not self.db.dialect.existing_columns(cur, table):
+            # A table this sink prepared exists: no dictionary query before each read.
+            if entity not in self._tables and not self.db.dialect.existing_columns(cur, table):
                 return empty
             return work(cur, quote(table))
 
@@ -364,7 +387,9 @@ class SqlSink:
             found: set[int] = set()
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
-                marks = ", ".join(d.param(i) for i in range(len(chunk)))
+                # Padded to one length with its last id: one SQL text to parse, not one per size
+                chunk += chunk[-1:] * (_CHUNK - len(chunk))
+                marks = ", ".join(d.param(i) for i in range(_CHUNK))
                 cur.execute(
                     f"SELECT {quote(ID_COLUMN)} FROM {table}"
                     f" WHERE {quote(DELETED_AT)} IS NULL AND {quote(ID_COLUMN)} IN ({marks})",
@@ -388,18 +413,25 @@ class SqlSink:
         return self._read(entity, "sink.read_failed", work, {})
 
     def check(self) -> IOResult[None, SinkError]:
-        """Create the metadata tables if needed, write a quarantine row and roll it back."""
+        """Create the metadata tables if needed, write a quarantine row and roll it back; then
+        what the login lacks (:meth:`Dialect.readiness`), as ``sink.not_ready``."""
         d = self.db.dialect
 
-        def work(cur: Any) -> None:
+        def work(cur: Any) -> list[str]:
             self.db.ensure_meta(cur)
             d.savepoint(cur, "GNOS_CHECK")
             self._quarantine(
                 cur, [Rejected("<check>", None, "", "health check")], "<check>", self.db.clock()
             )
             d.rollback_to(cur, "GNOS_CHECK")
+            return d.readiness(cur)
 
-        return self.db.run(SinkError, "sink.unavailable", {}, work)
+        def ready(problems: list[str]) -> IOResult[None, SinkError]:
+            if not problems:
+                return IOSuccess(None)
+            return IOFailure(SinkError("sink.not_ready", "; ".join(problems), {}))
+
+        return self.db.run(SinkError, "sink.unavailable", {}, work).bind(ready)
 
     def describe_table(self, entity: str) -> IOResult[tuple[tuple[str, str], ...], SinkError]:
         """``(column, SQL type)`` of the entity's table, in table order; empty if it is absent."""
@@ -422,7 +454,7 @@ class SqlSink:
             history = ddl.fit_identifier(table + ddl.HISTORY_SUFFIX, d.max_identifier)
             for name in (table, history):
                 if d.existing_columns(cur, name):
-                    cur.execute(f"DROP TABLE {quote(name)}")
+                    cur.execute(d.drop_table_sql(name))
                     dropped = True
             return dropped
 

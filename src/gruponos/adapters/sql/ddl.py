@@ -117,7 +117,8 @@ def table_spec(schema: EntitySchema, prefix: str, *, history: bool, limit: int) 
 
 def column_def(dialect: Dialect, column: Column, *, not_null: bool = False) -> str:
     sql_type = dialect.column_type(column.type, column.max_length)
-    return f"{quote(column.name)} {sql_type}" + (" NOT NULL" if not_null else "")
+    suffix = dialect.column_suffix(column.name, column.type)
+    return f"{quote(column.name)} {sql_type}" + (" NOT NULL" if not_null else "") + suffix
 
 
 def create_entity_table(dialect: Dialect, spec: TableSpec, *, history: bool = False) -> str:

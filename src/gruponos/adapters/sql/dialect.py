@@ -53,6 +53,9 @@ class UpsertResult:
 
     written: int
     failed: tuple[tuple[PreparedRow, str], ...] = ()
+    #: Ids of the rows kept but not replaced (their stored version is newer), when the dialect
+    #: knows them row by row; ``None``: every kept id may be one.
+    stale_ids: tuple[int, ...] | None = None
 
 
 @contextlib.contextmanager
@@ -206,6 +209,26 @@ class Dialect(ABC):
     def widen(self, table: str, name: str, info: ColumnInfo, max_length: int | None) -> str | None:  # noqa: ARG002 - the default widens nothing
         """DDL that widens a text column to ``max_length``, when that is safe; else ``None``."""
         return None
+
+    def already_done(self, exc: Exception) -> bool:  # noqa: ARG002 - the default knows none
+        """Whether a DDL error means another session did the same DDL first (name taken,
+        column there): the caller re-reads the dictionary instead of failing."""
+        return False
+
+    def ddl_guard(self, db: SqlDatabase, table: str) -> contextlib.AbstractContextManager[None]:  # noqa: ARG002 - the default serialises nothing
+        """Held around a table's DDL, to serialise it against other sessions."""
+        return contextlib.nullcontext()
+
+    def drop_table_sql(self, table: str) -> str:
+        return f"DROP TABLE {quote(table)}"
+
+    def column_suffix(self, name: str, ctype: ColumnType) -> str:  # noqa: ARG002 - the default adds nothing
+        """Text after a column's type in its definition (e.g. a ``CHECK`` constraint)."""
+        return ""
+
+    def readiness(self, cur: Any) -> list[str]:  # noqa: ARG002 - the default checks nothing
+        """What the login lacks to run the sink (grants, quota, character set), one per line."""
+        return []
 
     @abstractmethod
     def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult: ...
