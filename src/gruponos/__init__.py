@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time ``__getattr__`
         SyncObserver,
         WmsSource,
     )
+    from gruponos.application.lifecycle import StopSignal
+    from gruponos.application.replay import ReplayQuarantine
     from gruponos.application.sync import SyncEntities, SyncOptions
     from gruponos.container import Container, StartupError, build_container
     from gruponos.domain.sync import EntityReport, RunStatus, SyncMode, SyncReport
@@ -77,6 +79,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "SyncObserver",
         "WmsSource",
     ),
+    "gruponos.application.lifecycle": ("StopSignal",),
+    "gruponos.application.replay": ("ReplayQuarantine",),
     "gruponos.application.sync": ("SyncEntities", "SyncOptions"),
     "gruponos.container": ("Container", "StartupError", "build_container"),
     "gruponos.domain.sync": ("EntityReport", "RunStatus", "SyncMode", "SyncReport"),
@@ -112,6 +116,7 @@ __all__ = [
     "InMemoryWms",
     "ManualClock",
     "RecordSink",
+    "ReplayQuarantine",
     "RunHistory",
     "RunStatus",
     "Settings",
@@ -119,6 +124,7 @@ __all__ = [
     "StartupError",
     "StateError",
     "StateStore",
+    "StopSignal",
     "SyncEntities",
     "SyncError",
     "SyncEvent",

@@ -20,8 +20,9 @@ from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.errors import SyncError
+from gruponos.application.lifecycle import StopSignal
 from gruponos.application.ports import Clock, SyncEvent, SyncObserver
-from gruponos.domain.sync import EntityReport, RunStatus, SyncMode, SyncReport
+from gruponos.domain.sync import FAILURE_CODES, EntityReport, RunStatus, SyncMode, SyncReport
 
 if TYPE_CHECKING:
     from gruponos.settings import Settings
@@ -38,8 +39,13 @@ def sync(
     retries: int = 0,
     retry_delay: float = 5.0,
     observer: SyncObserver | None = None,
+    stop: StopSignal | None = None,
 ) -> IOResult[SyncReport, SyncError]:
     """Run a full or incremental sync of ``entities`` (default: the configured ones).
+
+    ``stop`` (a :class:`gruponos.StopSignal`) ends the run early once requested, from a signal
+    handler or another thread: the batch in flight commits with its checkpoint and the run
+    ends ``interrupted`` or ``cancelled`` (code ``sync.interrupted`` / ``sync.cancelled``).
 
     ``settings`` default to :func:`gruponos.load_settings` (environment, ``.env``). A failed run
     is re-run up to ``retries`` times, after ``retry_delay * 2**attempt`` seconds, for the
@@ -64,7 +70,7 @@ def sync(
     try:
         use_case = container.sync()
         return run_with_retries(
-            lambda names: use_case.run(SyncMode(mode), names),
+            lambda names: use_case.run(SyncMode(mode), names, stop),
             entities or settings.entities,
             retries=retries,
             delay=retry_delay,
@@ -103,7 +109,7 @@ def run_with_retries(
         attempts.append(report)
         latest.update((e.entity, e) for e in report.entities)
         failed = [e.entity for e in report.entities if e.status is RunStatus.FAILED]
-        if is_successful(result) or not failed or attempt == retries:
+        if is_successful(result) or not failed or attempt == retries or report.status.stopped:
             break
         wait = delay * 2**attempt
         observer.on_event(
@@ -136,18 +142,16 @@ def report_of(result: IOResult[SyncReport, SyncError]) -> SyncReport | None:
 def _combined(
     first: SyncReport, last: SyncReport, entities: list[EntityReport]
 ) -> IOResult[SyncReport, SyncError]:
-    failed = [e for e in entities if e.status is not RunStatus.SUCCEEDED]
-    status = RunStatus.SUCCEEDED
-    if failed:
-        rejected_only = all(e.status is RunStatus.REJECTED for e in failed)
-        status = RunStatus.REJECTED if rejected_only else RunStatus.FAILED
-    error = "; ".join(f"{e.entity}: {e.error}" for e in failed) or None
-    report = replace(
-        last, started_at=first.started_at, entities=tuple(entities), status=status, error=error
+    stopped = next((e.status for e in entities if e.status.stopped), None)
+    report = replace(last, started_at=first.started_at).settled(
+        tuple(entities), last.finished_at or last.started_at, stopped
     )
-    if not failed:
+    if report.status is RunStatus.SUCCEEDED:
         return IOSuccess(report)
-    code = "sync.rejected" if status is RunStatus.REJECTED else "sync.failed"
     return IOFailure(
-        SyncError(code, error or "sync failed", {"run_id": last.run_id, "report": report})
+        SyncError(
+            FAILURE_CODES[report.status],
+            report.error or "sync failed",
+            {"run_id": last.run_id, "report": report},
+        )
     )

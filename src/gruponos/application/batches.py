@@ -121,15 +121,10 @@ class BatchWriter:
     def report(self) -> EntityReport:
         """The entity's report so far: what was read, and what is committed."""
         with self._lock:
-            written = self._written
+            report = self._read_report.add(self._written, self._batches)
             return replace(
-                self._read_report,
-                written=self._read_report.written + written.written,
-                stale=self._read_report.stale + written.stale,
-                quarantined=self._read_report.quarantined + written.quarantined,
-                batches=self._read_report.batches + self._batches,
-                inconsistent_references=self._read_report.inconsistent_references
-                + self._inconsistent,
+                report,
+                inconsistent_references=report.inconsistent_references + self._inconsistent,
                 checkpoint=self._committed,
             )
 
@@ -287,11 +282,7 @@ class BatchWriter:
         with self._lock:
             if not self._options.dry_run:
                 self._committed = checkpoint
-            self._written = WriteOutcome(
-                written=self._written.written + outcome.written,
-                stale=self._written.stale + outcome.stale,
-                quarantined=self._written.quarantined + outcome.quarantined,
-            )
+            self._written = self._written.plus(outcome)
             self._batches += 1
             self._inconsistent += inconsistent
             committed = self._committed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -38,12 +38,27 @@ class Merged(Generic[T]):
     iterator, also when the caller stops early; an exception raised by an iterator is re-raised
     in the caller. ``depth`` 0 reads the iterators in turn (one item of each) in the calling
     thread.
+
+    ``should_stop`` is asked while the caller waits for an item (every ``_POLL`` seconds) and
+    before each item: once it says yes, the iteration ends as if exhausted, and leaving the block
+    does not wait for readers still inside a request (they are daemon threads; they stop at their
+    next item). So a run asked to stop does not wait a request's timeout to obey.
     """
 
-    def __init__(self, items: Sequence[Iterator[T]], depth: int, patience: float = 0.2) -> None:
+    _POLL = 0.1
+
+    def __init__(
+        self,
+        items: Sequence[Iterator[T]],
+        depth: int,
+        patience: float = 0.2,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         self._items = list(items)
         self._depth = depth
         self._patience = patience
+        self._should_stop = should_stop
+        self._stopped_early = False
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
         self._stop = threading.Event()
         self._threads = [
@@ -76,6 +91,10 @@ class Merged(Generic[T]):
             return
         self._stop.set()
         started = self._threads[: self._started]
+        if self._stopped_early:  # readers may be inside a request: they end on their own
+            for items in self._items[self._started :]:
+                _close(items)
+            return
         while any(t.is_alive() for t in started):
             try:  # unblock readers waiting for room in the queue
                 self._queue.get(timeout=0.05)
@@ -91,12 +110,25 @@ class Merged(Generic[T]):
         running = dict(enumerate(self._items))
         while running:
             for index, items in list(running.items()):
+                if self._stopping():
+                    return
                 item = next(items, _NOTHING)
                 if item is _NOTHING:
                     del running[index]
                     yield index, Ended(index)
                 else:
                     yield index, item
+
+    def _stopping(self) -> bool:
+        if self._should_stop is not None and self._should_stop():
+            self._stopped_early = True
+        return self._stopped_early
+
+    def _wait(self, more: bool) -> float | None:
+        """How long one wait for an item may last before looking up again."""
+        if self._should_stop is None:
+            return self._patience if more else None
+        return min(self._patience, self._POLL) if more else self._POLL
 
     def _start_next(self) -> None:
         if self._started < len(self._threads):
@@ -127,16 +159,24 @@ class Merged(Generic[T]):
         total = len(self._items)
         ended = 0
         flowing = False  # the wait for the very first item (connecting, first page) is no sign
+        waited = 0.0  # seconds waited for the next item so far
         self._start_next()
         while ended < total:
             if self._started == ended:  # every started reader is done: start the next
                 self._start_next()
             more = flowing and self._started < total
+            if self._stopping():
+                return
+            timeout = self._wait(more)
             try:
-                item = self._queue.get(timeout=self._patience if more else None)
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:  # waiting on the source: one more request in flight
-                self._start_next()
+                waited += timeout or 0.0
+                if more and waited >= self._patience:
+                    self._start_next()
+                    waited = 0.0
                 continue
+            waited = 0.0
             flowing = True
             if isinstance(item, _Raised):
                 raise item.error

@@ -30,6 +30,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.batches import BatchWriter
 from gruponos.application.errors import PortError, StateError, SyncError
+from gruponos.application.lifecycle import StopSignal
 from gruponos.application.ports import (
     Clock,
     RecordSink,
@@ -43,6 +44,7 @@ from gruponos.application.prefetch import Ended, Merged
 from gruponos.domain.normalize import NormalizeOptions, RecordNormalizer
 from gruponos.domain.schema import EntitySchema
 from gruponos.domain.sync import (
+    FAILURE_CODES,
     Checkpoint,
     EntityReport,
     ReadWindow,
@@ -122,11 +124,19 @@ class SyncEntities:
         self._options = options or SyncOptions()
         self._observer: SyncObserver = observer or _NullObserver()
 
-    def run(self, mode: SyncMode, entities: Sequence[str]) -> IOResult[SyncReport, SyncError]:
+    def run(
+        self, mode: SyncMode, entities: Sequence[str], stop: StopSignal | None = None
+    ) -> IOResult[SyncReport, SyncError]:
         """Sync ``entities`` one after the other; the report says what happened to each.
 
-        Returns ``IOFailure`` when any entity failed; the error's context holds the report.
+        ``stop``, once requested, ends the run early: the entity being synced commits the batch
+        in flight with its checkpoint and ends ``interrupted`` (or ``cancelled``), the entities
+        not started are reported as such, and so is the run.
+
+        Returns ``IOFailure`` when any entity did not succeed; the error's context holds the
+        report.
         """
+        stop = stop or StopSignal()
         run_id = self._new_run_id()
         report = SyncReport(
             run_id=run_id, mode=mode, started_at=self._clock.now(), dry_run=self._options.dry_run
@@ -135,23 +145,21 @@ class SyncEntities:
         self._record(report)
         results: list[EntityReport] = []
         for entity in entities:
-            results.append(self._sync_entity(run_id, mode, entity))
+            if stop.requested:
+                results.append(_not_started(entity, mode, stop))
+                continue
+            results.append(self._sync_entity(run_id, mode, entity, stop))
             report = replace(report, entities=tuple(results))
             self._record(report)
-        failed = [e for e in results if e.status is not RunStatus.SUCCEEDED]
-        status = RunStatus.SUCCEEDED
-        if failed:
-            rejected_only = all(e.status is RunStatus.REJECTED for e in failed)
-            status = RunStatus.REJECTED if rejected_only else RunStatus.FAILED
-        error = "; ".join(f"{e.entity}: {e.error}" for e in failed) or None
-        report = replace(report, finished_at=self._clock.now(), status=status, error=error)
+        stopped = stop.status if any(e.status.stopped for e in results) else None
+        report = report.settled(tuple(results), self._clock.now(), stopped)
         self._record(report)
         self._emit("run_finished", run_id, data=report.to_json())
-        if failed:
+        if report.status is not RunStatus.SUCCEEDED:
             return IOFailure(
                 SyncError(
-                    "sync.failed" if status is RunStatus.FAILED else "sync.rejected",
-                    error or "sync failed",
+                    FAILURE_CODES[report.status],
+                    report.error or f"sync {report.status}",
                     {"run_id": run_id, "report": report},
                 )
             )
@@ -159,7 +167,9 @@ class SyncEntities:
 
     # -- one entity -------------------------------------------------------------------------
 
-    def _sync_entity(self, run_id: str, mode: SyncMode, entity: str) -> EntityReport:
+    def _sync_entity(
+        self, run_id: str, mode: SyncMode, entity: str, stop: StopSignal
+    ) -> EntityReport:
         started = self._clock.now()
         report = EntityReport(entity=entity, mode=mode)
         self._emit("entity_started", run_id, entity)
@@ -174,7 +184,7 @@ class SyncEntities:
             return self._failed(report, _error_of(lease_result), started)
         lease = unsafe_perform_io(lease_result.unwrap())
         try:
-            report = self._sync_locked(run_id, mode, key, report)
+            report = self._sync_locked(run_id, mode, key, report, stop)
         finally:
             lease.release()
         report = replace(report, seconds=(self._clock.now() - started).total_seconds())
@@ -182,7 +192,7 @@ class SyncEntities:
         return report
 
     def _sync_locked(
-        self, run_id: str, mode: SyncMode, key: StateKey, report: EntityReport
+        self, run_id: str, mode: SyncMode, key: StateKey, report: EntityReport, stop: StopSignal
     ) -> EntityReport:
         entity = key.entity
         begun = self._begin(run_id, mode, key)
@@ -197,38 +207,13 @@ class SyncEntities:
         for note in schema.notes:
             writer.warn(note)
             self._emit("warning", run_id, entity, {"message": note})
-        read_error: PortError | None = None
-        reads = [self._source.read(entity, w) for w in windows]
-        full = mode is SyncMode.FULL
-        with Merged(reads, self._options.prefetch_pages) as pages, writer:
-            for index, item in pages:
-                if isinstance(item, Ended):
-                    if full:
-                        writer.window_done(index)
-                    continue
-                if not is_successful(item):
-                    read_error = _error_of(item)
-                    break  # what was read is still written: leaving the block flushes it
-                page = unsafe_perform_io(item.unwrap())
-                writer.page_read(page.retries)
-                if page.source_changed and SOURCE_CHANGED not in writer.report.warnings:
-                    writer.warn(SOURCE_CHANGED)
-                    self._emit("warning", run_id, entity, {"message": SOURCE_CHANGED})
-                outcomes = normalizer.normalize_page(page.records)
-                writer.add_page(page.records, outcomes, index if full else None)
-                writer.required_nulls(normalizer.required_nulls(outcomes))
-                self._emit(
-                    "page_read",
-                    run_id,
-                    entity,
-                    {"records": len(page.records), "retries": page.retries, "page": page.number},
-                )
-                if writer.error is not None:
-                    break
+        read_error = self._stream(run_id, mode, windows, normalizer, writer, stop)
         error = writer.error or read_error
         if error is not None:
             return _with_error(writer.report, error)
         report = writer.report
+        if stop.status is not None:
+            return replace(report, status=stop.status, error=stop.reason)
         if mode is SyncMode.FULL and not self._options.dry_run:
             report = self._finish_full_pass(key, writer.checkpoint, report)
             if report.error is not None:
@@ -244,6 +229,52 @@ class SyncEntities:
                 ),
             )
         return replace(report, status=RunStatus.SUCCEEDED)
+
+    def _stream(
+        self,
+        run_id: str,
+        mode: SyncMode,
+        windows: tuple[ReadWindow, ...],
+        normalizer: RecordNormalizer,
+        writer: BatchWriter,
+        stop: StopSignal,
+    ) -> PortError | None:
+        """Read the windows' pages, normalize them and hand them to the writer, until the end,
+        a read error (returned), a failed write, or a stop. Leaving the ``with`` block commits
+        what was read, with its checkpoint."""
+        entity = normalizer.schema.entity
+        full = mode is SyncMode.FULL
+        reads = [self._source.read(entity, w) for w in windows]
+        merged = Merged(reads, self._options.prefetch_pages, should_stop=lambda: stop.requested)
+        warned_change = False
+        with merged as pages, writer:
+            for index, item in pages:
+                if stop.requested:
+                    break
+                if isinstance(item, Ended):
+                    if full:
+                        writer.window_done(index)
+                    continue
+                if not is_successful(item):
+                    return _error_of(item)  # what was read is still written (the block's exit)
+                page = unsafe_perform_io(item.unwrap())
+                writer.page_read(page.retries)
+                if page.source_changed and not warned_change:
+                    warned_change = True
+                    writer.warn(SOURCE_CHANGED)
+                    self._emit("warning", run_id, entity, {"message": SOURCE_CHANGED})
+                outcomes = normalizer.normalize_page(page.records)
+                writer.add_page(page.records, outcomes, index if full else None)
+                writer.required_nulls(normalizer.required_nulls(outcomes))
+                self._emit(
+                    "page_read",
+                    run_id,
+                    entity,
+                    {"records": len(page.records), "retries": page.retries, "page": page.number},
+                )
+                if writer.error is not None:
+                    break
+        return None
 
     def _begin(
         self, run_id: str, mode: SyncMode, key: StateKey
@@ -371,6 +402,11 @@ class SyncEntities:
 
 def _error_of(result: IOResult[Any, PortError]) -> PortError:
     return unsafe_perform_io(result.failure())
+
+
+def _not_started(entity: str, mode: SyncMode, stop: StopSignal) -> EntityReport:
+    status = stop.status or RunStatus.INTERRUPTED
+    return EntityReport(entity, mode, status=status, error=f"not started: {stop.reason}")
 
 
 def _with_error(report: EntityReport, error: PortError) -> EntityReport:

@@ -17,11 +17,32 @@ class SyncMode(StrEnum):
 
 
 class RunStatus(StrEnum):
+    QUEUED = "queued"  # accepted, waiting for an executor
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     #: Finished, but the share of quarantined records is above the configured threshold.
     REJECTED = "rejected"
+    #: Stopped by SIGINT/SIGTERM: the batch in flight committed, then the run stopped.
+    INTERRUPTED = "interrupted"
+    #: Stopped on request (the API's cancel), the same way as an interruption.
+    CANCELLED = "cancelled"
+    #: Found ``running`` by a later run while no process held it any more (killed, machine lost).
+    ABANDONED = "abandoned"
+
+    @property
+    def stopped(self) -> bool:
+        """Ended early on purpose (a signal or a cancel): not a failure to retry."""
+        return self in (RunStatus.INTERRUPTED, RunStatus.CANCELLED)
+
+
+#: The error code of a run that did not succeed, by its status.
+FAILURE_CODES: Mapping[RunStatus, str] = {
+    RunStatus.FAILED: "sync.failed",
+    RunStatus.REJECTED: "sync.rejected",
+    RunStatus.INTERRUPTED: "sync.interrupted",
+    RunStatus.CANCELLED: "sync.cancelled",
+}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -212,6 +233,13 @@ class WriteOutcome:
     stale: int = 0  # not replaced: the stored version is newer (monotonic upsert)
     quarantined: int = 0  # rejected by the domain or by the database (value does not fit)
 
+    def plus(self, other: WriteOutcome) -> WriteOutcome:
+        return WriteOutcome(
+            self.written + other.written,
+            self.stale + other.stale,
+            self.quarantined + other.quarantined,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class EntityReport:
@@ -241,13 +269,14 @@ class EntityReport:
     def reject_ratio(self) -> float:
         return self.quarantined / self.read if self.read else 0.0
 
-    def add(self, outcome: WriteOutcome) -> EntityReport:
+    def add(self, outcome: WriteOutcome, batches: int = 1) -> EntityReport:
+        """This report with ``batches`` more batches that did ``outcome``."""
         return replace(
             self,
             written=self.written + outcome.written,
             stale=self.stale + outcome.stale,
             quarantined=self.quarantined + outcome.quarantined,
-            batches=self.batches + 1,
+            batches=self.batches + batches,
         )
 
 
@@ -263,6 +292,25 @@ class SyncReport:
     entities: tuple[EntityReport, ...] = field(default_factory=tuple)
     error: str | None = None
     dry_run: bool = False
+
+    def settled(
+        self,
+        entities: tuple[EntityReport, ...],
+        finished_at: datetime,
+        stopped: RunStatus | None = None,
+    ) -> SyncReport:
+        """The run's final report over ``entities``: succeeded when every entity did; rejected
+        when the others only had too many quarantined records; else failed; or ``stopped``
+        (interrupted, cancelled) when the run was stopped. The error lists each entity's."""
+        unfinished = [e for e in entities if e.status is not RunStatus.SUCCEEDED]
+        status = RunStatus.SUCCEEDED
+        if stopped is not None:
+            status = stopped
+        elif unfinished:
+            rejected_only = all(e.status is RunStatus.REJECTED for e in unfinished)
+            status = RunStatus.REJECTED if rejected_only else RunStatus.FAILED
+        error = "; ".join(f"{e.entity}: {e.error}" for e in unfinished) or None
+        return replace(self, entities=entities, finished_at=finished_at, status=status, error=error)
 
     @property
     def totals(self) -> dict[str, int]:
