@@ -239,7 +239,7 @@ def serve(**opts: Any) -> None:
             config.password if config.password == _DEFAULT_PASSWORD else "<the --password value>"
         )
         click.echo(
-            f"WMS simulator: lgfapi v10 at {sim.api_url}/entity/ (token URL {sim.token_url})\n"
+            f"WMS simulator: {sim.api_url}/entity/  (token URL {sim.token_url})\n"
             "Point gruponos at it (Ctrl-C stops the simulator):\n"
             f"  export GRUPONOS_WMS__BASE_URL={shlex.quote(sim.base_url)}\n"
             f"  export GRUPONOS_WMS__USERNAME={shlex.quote(config.username)}\n"
