@@ -42,7 +42,8 @@ def sql_url_problem(url: str) -> str | None:
     """Why ``url`` is not a complete database URL (``None`` when it is).
 
     ``sqlite:///relative.db``, ``sqlite:////absolute.db`` and ``sqlite:///:memory:`` name a file;
-    ``postgresql://`` and ``oracle://`` need a host and a database (or service) name.
+    ``postgresql://`` and ``oracle://`` need a host and a database (or service) name; an Oracle
+    URL without a service and a port names a TNS alias instead (``oracle://user@mydb_high``).
     """
     try:
         parts = urlsplit(url)
@@ -56,6 +57,7 @@ def sql_url_problem(url: str) -> str | None:
         if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
             return "write sqlite:///relative.db, sqlite:////absolute.db or sqlite:///:memory:"
         return None
-    if not parts.hostname or not parts.path.strip("/"):
+    tns_alias = scheme == "oracle" and parts.port is None and not parts.path.strip("/")
+    if not parts.hostname or not (parts.path.strip("/") or tns_alias):
         return "the URL needs a host and a database"
     return None

@@ -17,7 +17,7 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.sql import dialect_for, open_sql_backend
 from gruponos.adapters.sql.oracle import OracleDialect
 from gruponos.adapters.sql.oracle_config import OracleSinkSettings
-from gruponos.adapters.sql.url import SqlUrl, parse_sql_url
+from gruponos.adapters.sql.url import parse_sql_url
 from support.oracle_fake import FakeOracle
 
 
@@ -74,10 +74,7 @@ def test_tns_alias_resolves_through_config_dir(tmp_path: Path) -> None:
         "(connect_data=(service_name=abc_high.adb.oraclecloud.com)))\n",
         encoding="utf-8",
     )
-    url = SqlUrl("oracle", "oracle://admin@mydb_high", user="admin", host="mydb_high")
-    dialect = dialect_for(url, OracleSinkSettings(config_dir=str(tmp_path)))
-    assert isinstance(dialect, OracleDialect)
-    kwargs = dialect.connector.kwargs()
+    kwargs = oracle("oracle://admin@mydb_high", config_dir=str(tmp_path)).connector.kwargs()
     assert kwargs["dsn"] == "mydb_high"
     params = dialled(kwargs["dsn"], config_dir=kwargs["config_dir"])
     assert (params.host, params.port, params.protocol) == ("adb.example.com", 1522, "tcps")

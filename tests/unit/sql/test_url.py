@@ -39,7 +39,9 @@ def test_oracle_url() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["mysql://u@h/db", "sqlite://relative.db", "postgresql://u@/db", "oracle://u@h", "x"]
+    # oracle://u@h names a TNS alias; with a port it is a host that lacks its service
+    "url",
+    ["mysql://u@h/db", "sqlite://relative.db", "postgresql://u@/db", "oracle://u@h:1521", "x"],
 )
 def test_bad_urls_fail_clearly(url: str) -> None:
     result = parse_sql_url(url)

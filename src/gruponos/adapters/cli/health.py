@@ -17,6 +17,7 @@ from gruponos.domain.errors import DomainError
 
 if TYPE_CHECKING:
     from gruponos.container import Container
+    from gruponos.settings import Settings
 
 #: What a failing check most likely means, by error code: the hint shown to the operator.
 _HINTS = {
@@ -28,6 +29,7 @@ _HINTS = {
     "sink.connect_failed": "the database is unreachable or refused the login "
     "(GRUPONOS_SINK__URL / GRUPONOS_SINK__PASSWORD)",
     "sink.unavailable": "the database answered but is not writable",
+    "sink.not_ready": "the database login cannot run the sink (docs/sinks.md lists the grants)",
 }
 
 
@@ -55,6 +57,18 @@ def _probe(name: str, ok_detail: str, probe: Callable[[], IOResult[object, Domai
     if is_successful(result):
         return Check(name, ok=True, detail=ok_detail)
     return _failed(name, unsafe_perform_io(result.failure()))
+
+
+def probe_sink(settings: Settings) -> Check:
+    """The sink's own check alone (reachable, writable, grants and character set on Oracle)."""
+    from gruponos.container import build_container  # noqa: PLC0415 - loaded by the command only
+
+    container = build_container(settings)
+    try:
+        ok = f"reachable and writable ({settings.sink.kind})"
+        return _probe("sink", ok, lambda: container.sink().check())
+    finally:
+        container.shutdown_resources()
 
 
 def run_checks(container: Container) -> list[Check]:

@@ -93,6 +93,12 @@ def validate(cli: CliContext) -> None:
             f"configuration error: {len(problems)} invalid setting(s):\n  " + "\n  ".join(problems),
             ExitCode.CONFIG,
         )
+    if settings.sink.kind == "oracle":  # grants and character set: only the database knows
+        from gruponos.adapters.cli.health import probe_sink  # noqa: PLC0415 - with the command
+
+        sink = probe_sink(settings)
+        if not sink.ok:
+            fail(f"sink not ready: {sink.detail} [{sink.code}]", ExitCode.FAILED)
     click.echo(
         f"configuration ok: {len(settings.entities)} entities, sink {settings.sink.kind}, "
         f"state in {settings.state.kind}"

@@ -120,7 +120,8 @@ def open_sql_backend(
         message = dialect.error_reason(exc)
         if sql_url.password:
             message = message.replace(sql_url.password, "***")
-        return IOFailure(SinkError("sink.connect_failed", message, {"url": sql_url.shown}))
+        code = getattr(exc, "sink_code", "sink.connect_failed")  # connected, but unusable
+        return IOFailure(SinkError(code, message, {"url": sql_url.shown}))
     backend = SqlBackend(
         dialect,
         connection,

@@ -113,8 +113,8 @@ class OracleDialect(Dialect):
         user: str | None,
         password: str | None,
         settings: OracleSinkSettings | None = None,
-        driver_connect: Callable[..., Any] = oracledb.connect,
-        init_client: Callable[..., None] = oracledb.init_oracle_client,
+        driver_connect: Callable[..., Any] | None = None,
+        init_client: Callable[..., None] | None = None,
     ) -> None:
         self.connector = OracleConnector(
             dsn,

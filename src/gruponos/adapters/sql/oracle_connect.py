@@ -46,6 +46,8 @@ _client_lock = threading.Lock()
 class OracleSetupError(Exception):
     """A session gruponos must not use (e.g. a character set that loses text)."""
 
+    sink_code = "sink.not_ready"
+
 
 @dataclass(frozen=True, slots=True)
 class SessionFacts:
@@ -101,8 +103,8 @@ class OracleConnector:
         user: str | None,
         password: str | None,
         settings: OracleSinkSettings | None = None,
-        driver_connect: Callable[..., Any] = oracledb.connect,
-        init_client: Callable[..., None] = oracledb.init_oracle_client,
+        driver_connect: Callable[..., Any] | None = None,
+        init_client: Callable[..., None] | None = None,
     ) -> None:
         self.dsn, self._user, self._password = dsn, user, password
         self.settings = settings or OracleSinkSettings()
@@ -129,14 +131,13 @@ class OracleConnector:
             return
         with _client_lock:
             if oracledb.is_thin_mode():
-                self._init_client(
-                    lib_dir=self.settings.lib_dir, config_dir=self.settings.config_dir
-                )
+                init = self._init_client or oracledb.init_oracle_client
+                init(lib_dir=self.settings.lib_dir, config_dir=self.settings.config_dir)
 
     def open(self, action: str) -> tuple[Any, SessionFacts]:
         """A new session, set up; raises ``oracledb.Error`` or :class:`OracleSetupError`."""
         self._ensure_client()
-        conn = self._connect(**self.kwargs())
+        conn = (self._connect or oracledb.connect)(**self.kwargs())
         try:
             facts = self._set_up(conn, action)
         except BaseException:
