@@ -6,6 +6,7 @@ The default test run (``nox -s tests``) needs the local PostgreSQL (127.0.0.1:54
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -124,5 +125,25 @@ def reliability(session: nox.Session) -> None:
         "no:cacheprovider",
         "-o",
         "log_cli=false",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def oracle_live(session: nox.Session) -> None:
+    """The Oracle sink against a live Oracle Database: GRUPONOS_TEST_ORACLE_DSN (and optionally
+    GRUPONOS_TEST_ORACLE_SCHEMA, GRUPONOS_TEST_ORACLE_TCPS_DSN, GRUPONOS_TEST_ORACLE_WALLET) must
+    be set; docs/sinks.md shows how to start Oracle Database Free in a container."""
+    if not os.environ.get("GRUPONOS_TEST_ORACLE_DSN"):  # noqa: TID251 - nox's own environment
+        session.error("set GRUPONOS_TEST_ORACLE_DSN=oracle://user:password@host:1521/service")
+    _install(session, "test")
+    session.run(
+        "pytest",
+        "tests/integration/sql/test_oracle_live.py",
+        "-m",
+        "oracle",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
         *session.posargs,
     )
