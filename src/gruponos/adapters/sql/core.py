@@ -8,7 +8,6 @@ a time (a lock serializes the sink, the state store and the run history that sha
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +17,25 @@ from typing import Any, TypeVar
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.adapters.sql import ddl
-from gruponos.adapters.sql.ddl import DELETED_AT, LOADED_AT, SEEN_GEN, TableSpec, quote
-from gruponos.adapters.sql.dialect import Dialect, PreparedRow, UpsertResult, cursor_of
-from gruponos.adapters.sql.rows import BatchMeta, extra_json, json_default, value_rows
+from gruponos.adapters.sql.ddl import (
+    DELETED_AT,
+    LOADED_AT,
+    RUN_ID_LENGTH,
+    SEEN_GEN,
+    TableSpec,
+    quote,
+)
+from gruponos.adapters.sql.dialect import (
+    Dialect,
+    PreparedRow,
+    UpsertResult,
+    all_instants,
+    cursor_of,
+    kinds_of,
+    show_value,
+    timestamp_reason,
+)
+from gruponos.adapters.sql.rows import BatchMeta, extra_json, int_text, to_json, value_rows
 from gruponos.adapters.sql.state import list_quarantine, save_checkpoint
 from gruponos.application.errors import SinkError
 from gruponos.domain.errors import DomainError
@@ -115,8 +130,47 @@ def newest_per_id(records: Iterable[NormalizedRecord]) -> list[NormalizedRecord]
 
 def payload_of(record: NormalizedRecord) -> str:
     """The record as JSON for quarantine (ASCII, so even invalid Unicode is kept, escaped)."""
-    doc = {"values": record.values, "extra": record.extra}
-    return json.dumps(doc, default=json_default, sort_keys=True)
+    return to_json(
+        {"values": record.values, "extra": record.extra}, ensure_ascii=True, sort_keys=True
+    )
+
+
+def key_reason(record: NormalizedRecord) -> str | None:
+    """Why the record's own ``id`` or ``mod_ts`` cannot place it in a table (``None``: fine)."""
+    if type(record.id) is not int:
+        return f"record id is not an integer: {show_value(record.id)}"
+    if type(record.mod_ts) is not datetime:
+        return f"record mod_ts is not a timestamp: {show_value(record.mod_ts)}"
+    why = timestamp_reason(record.mod_ts)
+    return None if why is None else f"record mod_ts: {why}"
+
+
+def placeable(
+    records: Sequence[NormalizedRecord],
+) -> tuple[Sequence[NormalizedRecord], list[tuple[NormalizedRecord, str]]]:
+    """The records whose ``id`` and ``mod_ts`` can place them in a table, and the others with
+    the reason (checked for the whole batch at once when all are fine, as they usually are)."""
+    ids, stamps = [r.id for r in records], [r.mod_ts for r in records]
+    if kinds_of(ids) <= {int} and kinds_of(stamps) <= {datetime} and all_instants(stamps):
+        return records, []
+    fine: list[NormalizedRecord] = []
+    unfit: list[tuple[NormalizedRecord, str]] = []
+    for record in records:
+        why = key_reason(record)
+        if why is None:
+            fine.append(record)
+        else:
+            unfit.append((record, why))
+    return fine, unfit
+
+
+def storable_text(value: object, limit: int | None = None) -> str:
+    """Text every database takes: lone surrogates and NUL escaped, at most ``limit`` characters."""
+    text = int_text(value) if type(value) is int else str(value)
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = text.replace("\x00", "\\x00")
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +264,8 @@ class SqlSink:
             return IOFailure(SinkError("sink.not_prepared", "prepare the entity first", context))
         dialect = self.db.dialect
         now = self.db.clock()
-        latest = newest_per_id(batch.records)
+        records, unplaceable = placeable(batch.records)
+        latest = newest_per_id(records)
         payload = None
         if latest and not spec.history:  # history tables take the prepared rows' path
             payload = dialect.bulk_payload(
@@ -221,7 +276,7 @@ class SqlSink:
         older_refused: list[Rejected] = []
         if spec.history:  # older versions in the batch belong in the history table too
             chosen = {id(r) for r in latest}
-            versions = {(r.id, r.mod_ts): r for r in batch.records}.values()
+            versions = {(r.id, r.mod_ts): r for r in records}.values()
             older, older_refused = self._prepared(
                 batch, spec, [r for r in versions if id(r) not in chosen], now
             )
@@ -245,6 +300,7 @@ class SqlSink:
                 failed += [(row, f"history table: {why}") for row, why in history.failed]
             quarantine = [
                 *batch.rejected,
+                *(self._rejected(batch, r, why) for r, why in unplaceable),
                 *upserted.refused,
                 *older_refused,
                 *(self._rejected(batch, r.record, why) for r, why in failed),
@@ -305,7 +361,7 @@ class SqlSink:
 
     @staticmethod
     def _rejected(batch: Batch, record: NormalizedRecord, reason: str) -> Rejected:
-        return Rejected(batch.entity, str(record.id), payload_of(record), reason)
+        return Rejected(batch.entity, storable_text(record.id), payload_of(record), reason)
 
     def _quarantine(
         self, cur: Any, rejected: Sequence[Rejected], run_id: str, now: datetime
@@ -322,8 +378,21 @@ class SqlSink:
         d.bind_types(
             cur, [None, None, ColumnType.JSON, ColumnType.JSON, None, ColumnType.TIMESTAMP]
         )
+        # The texts come from anywhere (a hostile record id, a reason quoting a value): each is
+        # made storable, and the keys fit their VARCHAR(200), so the quarantine never fails.
         cur.executemany(
-            sql, [(r.entity, r.record_id, r.payload, r.reason, run_id, at) for r in rejected]
+            sql,
+            [
+                (
+                    storable_text(r.entity, RUN_ID_LENGTH),
+                    None if r.record_id is None else storable_text(r.record_id, RUN_ID_LENGTH),
+                    storable_text(r.payload),
+                    storable_text(r.reason),
+                    run_id,
+                    at,
+                )
+                for r in rejected
+            ],
         )
 
     def soft_delete_unseen(

@@ -14,13 +14,14 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from returns.io import IOResult
 
 from gruponos.adapters.sql.ddl import DELETED_AT, SEEN_GEN, TableSpec, quote
+from gruponos.adapters.sql.rows import USUAL_TYPE, int_text
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
 from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
@@ -88,6 +89,62 @@ def has_lone_surrogate(text: str) -> bool:
 
 
 NONE_TYPE = type(None)
+INT64 = (-(2**63), 2**63 - 1)
+#: Python types each column type takes (exact types: ``bool`` is no ``int``, ``datetime`` no
+#: ``date``); the first is the usual one. Integers and decimals go into text columns as their
+#: text, as normalization's own ``to_text`` does; an integer into a decimal column is exact.
+ACCEPTED: dict[ColumnType, tuple[type, ...]] = {
+    ColumnType.INTEGER: (int,),
+    ColumnType.DECIMAL: (Decimal, int),
+    ColumnType.TEXT: (str, int, Decimal),
+    ColumnType.TIMESTAMP: (datetime,),
+    ColumnType.DATE: (date,),
+    ColumnType.BOOLEAN: (bool,),
+    ColumnType.JSON: (str, int, Decimal),
+}
+_EXPECTED = {
+    ColumnType.INTEGER: "an integer",
+    ColumnType.DECIMAL: "a decimal",
+    ColumnType.TEXT: "text",
+    ColumnType.TIMESTAMP: "a timestamp with a UTC offset",
+    ColumnType.DATE: "a date",
+    ColumnType.BOOLEAN: "a boolean",
+    ColumnType.JSON: "JSON text",
+}
+_UTC_MIN = datetime.min.replace(tzinfo=UTC)
+_UTC_MAX = datetime.max.replace(tzinfo=UTC)
+
+
+def show_value(value: Any) -> str:
+    """A short, printable description of a value for a quarantine reason (never raises on an
+    integer too long for ``str()``; non-ASCII and control characters escaped)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {Decimal(value).copy_abs().adjusted() + 1} digits"
+    text = ascii(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def type_reason(ctype: ColumnType, value: Any) -> str | None:
+    """Why a column of ``ctype`` does not take ``value``'s type at all (``None``: it does)."""
+    if type(value) in ACCEPTED[ctype]:
+        return None
+    return f"expected {_EXPECTED[ctype]}, got {type(value).__name__} {show_value(value)}"
+
+
+def timestamp_reason(value: datetime) -> str | None:
+    """Why ``value`` is no storable instant: naive, or outside years 1-9999 once in UTC."""
+    if value.utcoffset() is None:
+        return f"timestamp without a UTC offset: {show_value(value)}"
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return f"timestamp out of range in UTC: {show_value(value)}"
+    return None
+
+
+def integer_text(value: int | Decimal) -> str:
+    """An integer or decimal bound to a text column: its text, as normalization makes it."""
+    return int_text(value) if isinstance(value, int) else str(value)
 
 
 def kinds_of(values: Sequence[Any]) -> set[type]:
@@ -108,6 +165,43 @@ def all_finite(values: Sequence[Any]) -> bool:
     return all(v.is_finite() for v in values if v is not None)
 
 
+def all_within(values: Sequence[Any], low: Any, high: Any) -> bool:
+    """Every non-null value between ``low`` and ``high`` (``False`` when they do not compare,
+    as naive and aware timestamps do not)."""
+    present = [v for v in values if v is not None]
+    try:
+        return not present or (low <= min(present) and max(present) <= high)
+    except TypeError:
+        return False
+
+
+def all_instants(values: Sequence[Any]) -> bool:
+    """Every non-null timestamp is aware and within years 1-9999 in UTC (no naive one)."""
+    return all_within(values, _UTC_MIN, _UTC_MAX)
+
+
+def column_fits(
+    ctype: ColumnType, values: Sequence[Any], int_bounds: tuple[int, int] | None
+) -> bool:
+    """Every value of the column has the column's usual type and certainly fits it, checked
+    for the whole column at once; ``False`` sends the column value by value."""
+    kinds = kinds_of(values) - {NONE_TYPE}
+    if not kinds:
+        return True
+    if kinds != {USUAL_TYPE[ctype]}:
+        return False
+    kind = USUAL_TYPE[ctype]
+    if kind is str:
+        return all_valid_text(values)
+    if kind is int:
+        return int_bounds is not None and all_within(values, *int_bounds)
+    if kind is Decimal:
+        return all_finite(values)
+    if kind is datetime:
+        return all_instants(values)
+    return True
+
+
 class Dialect(ABC):
     """One database family. Subclasses are stateless apart from how to connect."""
 
@@ -118,6 +212,8 @@ class Dialect(ABC):
     data_errors: ClassVar[tuple[type[Exception], ...]] = ()
     #: Longest identifier in bytes; longer names are shortened with a hash (ddl.fit_identifier).
     max_identifier: ClassVar[int] = 128
+    #: Bounds of an integer column, checked before binding (``None``: the dialect checks).
+    integer_bounds: ClassVar[tuple[int, int] | None] = None
     #: The upsert's ``written`` counts exactly the rows it inserted or replaced, so when it equals
     #: the rows kept, every one of them already has the batch's generation: no ``mark_seen``.
     exact_upsert_count: ClassVar[bool] = False
@@ -166,12 +262,23 @@ class Dialect(ABC):
     def from_db_text(self, value: Any) -> str | None:
         return None if value is None else str(value)
 
-    def unfit_reason(self, ctype: ColumnType, value: Any) -> str | None:  # noqa: ARG002
-        """Why ``value`` cannot be bound at all (checked before the database sees it)."""
-        if isinstance(value, str) and has_lone_surrogate(value):
-            return "text is not valid Unicode (lone surrogate)"
+    def unfit_reason(self, ctype: ColumnType, value: Any) -> str | None:
+        """Why ``value`` cannot be bound at all (checked before the database sees it): a type
+        the column does not take, invalid Unicode, a non-finite decimal, an integer beyond
+        :attr:`integer_bounds`, a timestamp that is naive or outside years 1-9999 in UTC."""
+        if why := type_reason(ctype, value):
+            return why
+        if isinstance(value, str):
+            return (
+                "text is not valid Unicode (lone surrogate)" if has_lone_surrogate(value) else None
+            )
         if isinstance(value, Decimal) and not value.is_finite():
             return f"not a finite decimal: {value}"
+        bounds = self.integer_bounds
+        if ctype is ColumnType.INTEGER and bounds and not bounds[0] <= value <= bounds[1]:
+            return f"integer out of range for a 64-bit column: {show_value(value)}"
+        if isinstance(value, datetime):
+            return timestamp_reason(value)
         return None
 
     def bind_column(
@@ -180,12 +287,14 @@ class Dialect(ABC):
         """A column of a batch converted for the driver, and why values at some indexes cannot
         be bound (those rows go to quarantine; their converted value is ``None``).
 
-        Same result as :meth:`unfit_reason` and :meth:`to_db` per value; :meth:`fast_column` lets
-        a dialect do it for a whole column when every value has the usual type.
+        Same result as :meth:`unfit_reason` and :meth:`to_db` per value; when every value has
+        the column's usual type and fits (:func:`column_fits`), :meth:`fast_column` may do it
+        for the whole column.
         """
-        fast = self.fast_column(ctype, values)
-        if fast is not None:
-            return fast, {}
+        if column_fits(ctype, values, self.integer_bounds):
+            fast = self.fast_column(ctype, values)
+            if fast is not None:
+                return fast, {}
         out: list[Any] = []
         unfit: dict[int, str] = {}
         for index, value in enumerate(values):
@@ -199,7 +308,8 @@ class Dialect(ABC):
         return out, unfit
 
     def fast_column(self, ctype: ColumnType, values: Sequence[Any]) -> Sequence[Any] | None:  # noqa: ARG002 - the default has no fast path
-        """The whole column converted, when no value can be unfit; ``None``: decide per value."""
+        """The whole column converted, called only when :func:`column_fits`; ``None``: decide
+        per value."""
         return None
 
     @abstractmethod

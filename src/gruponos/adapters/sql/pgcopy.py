@@ -25,12 +25,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from gruponos.adapters.sql.ddl import TableSpec
-from gruponos.adapters.sql.rows import BatchMeta, extra_json, value_rows
+from gruponos.adapters.sql.dialect import all_instants
+from gruponos.adapters.sql.rows import USUAL_TYPE, BatchMeta, extra_json, value_rows
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
@@ -38,17 +39,6 @@ NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _INT64 = (-(2**63), 2**63 - 1)
 _NONE = type(None)
-#: The one Python type each column type holds when normalization produced it.
-USUAL_TYPE: dict[ColumnType, type] = {
-    ColumnType.INTEGER: int,
-    ColumnType.DECIMAL: Decimal,
-    ColumnType.TEXT: str,
-    ColumnType.TIMESTAMP: datetime,
-    ColumnType.DATE: date,
-    ColumnType.BOOLEAN: bool,
-    ColumnType.JSON: str,
-}
-
 # rows of data values, their GNOS_EXTRA texts, and the metadata fields all rows share -> COPY text
 _Formatter = Callable[[Iterable[tuple[Any, ...]], Sequence[str | None], str], str]
 
@@ -74,7 +64,7 @@ def checked_column(kind: type, column: Sequence[Any]) -> Sequence[Any] | None:
         numbers = list(filter(None, column)) if has_null else column
         if numbers and (min(numbers) < _INT64[0] or max(numbers) > _INT64[1]):
             return None
-    elif kind is Decimal and not all(map(Decimal.is_finite, filter(None, column))):
+    elif (kind is Decimal and not all(map(Decimal.is_finite, filter(None, column)))) or (kind is datetime and not all_instants(column)):
         return None
     return column
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,15 +26,13 @@ from typing_extensions import override
 
 from gruponos.adapters.sql.ddl import DELETED_AT, SEEN_GEN, TableSpec, quote
 from gruponos.adapters.sql.dialect import (
-    NONE_TYPE,
+    INT64,
     ColumnInfo,
     ConnectionLease,
     OnConflictDialect,
     PreparedRow,
     UpsertResult,
-    all_finite,
-    all_valid_text,
-    kinds_of,
+    integer_text,
 )
 from gruponos.adapters.sql.pgcopy import copy_text, epoch_sql
 from gruponos.adapters.sql.rows import BatchMeta
@@ -90,6 +88,7 @@ class PostgresDialect(OnConflictDialect):
         psycopg.errors.IntegrityError,
     )
     max_identifier: ClassVar[int] = 63  # NAMEDATALEN - 1
+    integer_bounds: ClassVar[tuple[int, int] | None] = INT64
 
     def __init__(self, conninfo: str, password: str | None = None) -> None:
         self._conninfo = conninfo
@@ -119,22 +118,14 @@ class PostgresDialect(OnConflictDialect):
     @override
     def to_db(self, ctype: ColumnType, value: Any) -> Any:
         if ctype in (ColumnType.TEXT, ColumnType.JSON) and not isinstance(value, str):
-            return str(value)
+            return integer_text(value)
+        if ctype is ColumnType.DECIMAL and isinstance(value, int):
+            return Decimal(value)
         return value
 
     @override
     def fast_column(self, ctype: ColumnType, values: Sequence[Any]) -> Sequence[Any] | None:
-        # psycopg binds Python values as they are; only text and decimals can be unfit here.
-        kinds = kinds_of(values) - {NONE_TYPE}
-        if ctype in (ColumnType.TEXT, ColumnType.JSON) and not kinds <= {str}:
-            return None
-        if str in kinds and not all_valid_text(values):
-            return None
-        if Decimal in kinds and not all_finite([v for v in values if type(v) is Decimal]):
-            return None
-        if kinds - {str, Decimal, int, bool, datetime, date}:
-            return None
-        return values
+        return values  # psycopg binds the usual types as they are
 
     @override
     def from_db_timestamp(self, value: Any) -> datetime:

@@ -28,15 +28,14 @@ from typing_extensions import override
 
 from gruponos.adapters.sql.ddl import TableSpec, quote
 from gruponos.adapters.sql.dialect import (
-    NONE_TYPE,
+    INT64,
     ColumnInfo,
     OnConflictDialect,
     PreparedRow,
     UpsertResult,
-    all_finite,
-    all_valid_text,
-    kinds_of,
+    integer_text,
 )
+from gruponos.adapters.sql.rows import USUAL_TYPE
 from gruponos.adapters.state.file import lock_file_name, take_file_lock
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
     from gruponos.adapters.sql.core import SqlDatabase
 
 MEMORY = ":memory:"
-_INT64 = (-(2**63), 2**63 - 1)
 _PLAIN_EXPONENT = 64
 _TYPES = {
     ColumnType.INTEGER: "INTEGER",
@@ -94,6 +92,7 @@ class SqliteDialect(OnConflictDialect):
         sqlite3.IntegrityError,
         sqlite3.DataError,
     )
+    integer_bounds: ClassVar[tuple[int, int] | None] = INT64
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -144,14 +143,16 @@ class SqliteDialect(OnConflictDialect):
     def to_db(self, ctype: ColumnType, value: Any) -> Any:
         if isinstance(value, bool):
             return int(value)
+        if ctype in (ColumnType.TEXT, ColumnType.JSON) and not isinstance(value, str):
+            return integer_text(value)
         if isinstance(value, Decimal):
             return decimal_text(value)
+        if ctype is ColumnType.DECIMAL and isinstance(value, int):
+            return decimal_text(Decimal(value))
         if isinstance(value, datetime):
             return timestamp_text(value)
         if isinstance(value, date):
             return value.isoformat()
-        if ctype in (ColumnType.TEXT, ColumnType.JSON) and not isinstance(value, str):
-            return str(value)
         return value
 
     @override
@@ -159,42 +160,17 @@ class SqliteDialect(OnConflictDialect):
         return datetime.fromisoformat(str(value)).astimezone(UTC)
 
     @override
-    def unfit_reason(self, ctype: ColumnType, value: Any) -> str | None:
-        is_int = isinstance(value, int) and not isinstance(value, bool)
-        if is_int and not _INT64[0] <= value <= _INT64[1]:
-            return f"integer out of range for a 64-bit column: {value}"
-        return super().unfit_reason(ctype, value)
-
-    @override
     def fast_column(self, ctype: ColumnType, values: Sequence[Any]) -> Sequence[Any] | None:
-        kinds = kinds_of(values) - {NONE_TYPE}
-        if not kinds:
-            return values
-        if len(kinds) > 1:
-            return None
-        kind = kinds.pop()
-        if ctype in (ColumnType.TEXT, ColumnType.JSON) and kind is int:
-            return None  # to_db writes these as text
-        if kind is str:
-            return values if all_valid_text(values) else None
-        if kind is int:
-            numbers = [v for v in values if v is not None]
-            return values if _INT64[0] <= min(numbers) and max(numbers) <= _INT64[1] else None
+        kind = USUAL_TYPE[ctype]
         if kind is Decimal:
-            return (
-                [None if v is None else decimal_text(v) for v in values]
-                if all_finite(values)
-                else None
-            )
+            return [None if v is None else decimal_text(v) for v in values]
         if kind is datetime:
-            if any(v.tzinfo is None for v in values if v is not None):
-                return None  # to_db raises for these, as the per-value path does
             return [None if v is None else _utc_text(v) for v in values]
         if kind is bool:
             return [None if v is None else int(v) for v in values]
         if kind is date:
             return [None if v is None else v.isoformat() for v in values]
-        return None
+        return values  # int and str are bound as they are
 
     @override
     def existing_columns(self, cur: Any, table: str) -> dict[str, ColumnInfo]:
