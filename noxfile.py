@@ -82,13 +82,15 @@ MELTANO_TOOLS = {
     "meltano": "meltano==4.4.1",
     "target-jsonl": "target-jsonl==0.1.4",
     "tap-rest-api-msdk": "tap-rest-api-msdk==1.4.2",
+    "target-postgres": "meltanolabs-target-postgres==0.8.1",  # the quarantine stream as a table
 }
 
 
 @nox.session(python=PYTHON)
 def meltano(session: nox.Session) -> None:
     """Meltano end to end against the simulator (install, run, gruponos sync with the Meltano
-    state, run again, full sync) and Singer interop with third-party plugins (meltano/e2e.py)."""
+    state, run again, full sync), Singer interop with third-party plugins, and the quarantine
+    stream into the local PostgreSQL through MeltanoLabs' target-postgres (meltano/e2e.py)."""
     _install(session)
     tools = Path(session.create_tmp()).resolve() / "tools"
     executables: list[str] = []

@@ -9,7 +9,11 @@ else as subprocesses, the way an operator would:
 3. data change; ``meltano run`` again continues from gruponos' bookmark -> equal again;
 4. deletes; ``meltano run full-sync-local-job`` (overwrite) -> deleted rows are soft-deleted;
 5. Singer interop (when the executables are given): ``tap-gruponos | target-jsonl`` and
-   ``tap-rest-api-msdk | target-gruponos`` load complete data.
+   ``tap-rest-api-msdk | target-gruponos`` load complete data;
+6. the quarantine stream: with invalid allocation records on the wire, ``tap-gruponos |
+   target-postgres`` (MeltanoLabs) loads ``_gruponos_quarantine`` as a table of its own holding
+   exactly the rejected records (PostgreSQL database ``test``, a schema of its own), and
+   ``target-gruponos`` puts the same records in its quarantine table.
 
 Every step prints its wall time; any mismatch exits non-zero.
 """
@@ -24,20 +28,31 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+import psycopg
+from psycopg import sql
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import open_sql_backend
 from gruponos.simulator import SimulatorConfig, WmsSimulator
+from gruponos.simulator.api import Response
 
 PROJECT = Path(__file__).resolve().parent
 STATE_ID = "dev:tap-gruponos-incremental-to-target-gruponos-local"
 ENTITIES = ("order_hdr", "order_dtl", "allocation")
 RECORDS = 600
 T = TypeVar("T")
+QUARANTINE = "_gruponos_quarantine"
+EVERY = 50  # with invalid records on the wire: every 50th allocation (by id)
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}  # trust auth
+PG_DSN = "postgresql://{user}@{host}:{port}/{database}".format(**PG)
 _SUMMARY = re.compile(r'(\{"event": ?"tap\.summary".*\})\s*$', re.MULTILINE)
 
 
@@ -145,6 +160,17 @@ def meltano_steps(sim: WmsSimulator, meltano: str, work: Path, env: dict[str, st
     }
     gruponos = str(Path(sys.executable).parent / "gruponos")
     step("meltano install", lambda: run([meltano, "install"], env, PROJECT))
+    dumped, _ = step(
+        "meltano invoke --dump=catalog (discovery and select rules)",
+        lambda: run(
+            [meltano, "invoke", "--dump=catalog", "tap-gruponos-incremental"], env, PROJECT
+        ),
+    )
+    entry = next(s for s in json.loads(dumped)["streams"] if s["tap_stream_id"] == QUARANTINE)
+    root = next(m["metadata"] for m in entry["metadata"] if not m["breadcrumb"])
+    if root.get("selected") is not True:
+        raise CheckFailed(f"Meltano does not select {QUARANTINE} by default: {root}")
+    say(f"         {QUARANTINE} is in the catalog and selected")
 
     out = step(
         "meltano run incremental-sync-local-job (first: everything)",
@@ -288,6 +314,138 @@ def interop_steps(
         say("         target-gruponos holds every record of the third-party tap")
 
 
+@contextmanager
+def invalid_allocations(sim: WmsSimulator) -> Iterator[set[int]]:
+    """Allocation pages carry ``alloc_qty: "not a number"`` in every ``EVERY``-th record, as a
+    WMS with bad rows would send them; yields the ids that are now invalid."""
+    original = sim.api.handle
+
+    def handle(path: str, query: str, origin: str) -> Response:
+        response = original(path, query, origin)
+        if response.status != 200 or path.strip("/") != "entity/allocation":
+            return response
+        body = orjson.loads(response.body)
+        for record in body["results"]:
+            if record["id"] % EVERY == 0:
+                record["alloc_qty"] = "not a number"
+        return replace(response, body=orjson.dumps(body))
+
+    vars(sim.api)["handle"] = handle  # the server looks the method up on each request
+    try:
+        yield {i for i in sim.truth("allocation") if i % EVERY == 0}
+    finally:
+        del vars(sim.api)["handle"]
+
+
+def quarantine_steps(
+    sim: WmsSimulator, work: Path, env: dict[str, str], target_postgres: str
+) -> None:
+    """Rejected records reach a third-party target as a table, and target-gruponos' quarantine."""
+    singer, bad = _tap_with_invalid_records(sim, work, env)
+    _quarantine_into_postgres(singer, bad, set(sim.truth("allocation")) - bad, target_postgres, env)
+    _quarantine_into_gruponos(singer, bad, env)
+
+
+def _tap_with_invalid_records(
+    sim: WmsSimulator, work: Path, env: dict[str, str]
+) -> tuple[Path, set[int]]:
+    """A full tap-gruponos run while some allocations are invalid: its output, the bad ids."""
+    tap_config = work / "tap-quarantine.json"
+    tap_config.write_text(
+        json.dumps(
+            {
+                "base_url": sim.base_url,
+                "username": "wms_user",
+                "password": "wms_password",
+                "entities": ["order_hdr", "allocation"],
+                "sync_mode": "full",
+            }
+        )
+    )
+    singer = work / "quarantine.singer"
+    tap = [str(Path(sys.executable).parent / "tap-gruponos"), "--config", str(tap_config)]
+
+    def run_tap() -> None:
+        with singer.open("w") as out:
+            done = subprocess.run(  # noqa: S603 - our own executable
+                tap, stdout=out, stderr=subprocess.PIPE, env=env, text=True, check=False
+            )
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr[-4000:])
+            raise CheckFailed(f"tap-gruponos exited {done.returncode}")
+
+    with invalid_allocations(sim) as bad:
+        step(f"tap-gruponos with {len(bad)} invalid allocations on the wire", run_tap)
+    return singer, bad
+
+
+def _quarantine_into_postgres(
+    singer: Path, bad: set[int], good: set[int], target_postgres: str, env: dict[str, str]
+) -> None:
+    work = singer.parent
+    schema = f"gruponos_e2e_{uuid.uuid4().hex[:12]}"
+    config = work / "target-postgres.json"
+    config.write_text(json.dumps({**PG, "password": "", "default_target_schema": schema}))
+
+    def load() -> None:
+        with singer.open() as stdin:
+            run([target_postgres, "--config", str(config)], env, work, stdin=stdin)
+
+    try:
+        step("target-postgres (MeltanoLabs) < the tap output", load)
+        step("target-postgres again < the same output (a replay adds nothing)", load)
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            tables = {
+                name
+                for (name,) in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (schema,),
+                )
+            }
+            if QUARANTINE not in tables:
+                raise CheckFailed(f"target-postgres made no {QUARANTINE} table: {sorted(tables)}")
+            rows = conn.execute(
+                sql.SQL("SELECT stream, id, reason, payload FROM {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(QUARANTINE)
+                )
+            ).fetchall()
+            table = sql.SQL("SELECT id FROM {}.allocation").format(sql.Identifier(schema))
+            loaded = {int(i) for (i,) in conn.execute(table)}
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    ids = sorted(int(r[1]) for r in rows)
+    if ids != sorted(bad) or any(r[0] != "allocation" or "alloc_qty" not in r[2] for r in rows):
+        raise CheckFailed(f"{QUARANTINE} in PostgreSQL holds {ids}, expected {sorted(bad)}")
+    if any(json.loads(r[3])["alloc_qty"] != "not a number" for r in rows):
+        raise CheckFailed(f"{QUARANTINE} payloads are not the records the WMS sent")
+    if loaded != good:
+        raise CheckFailed(f"allocation in PostgreSQL: {len(loaded)} rows, {len(good)} valid")
+    say(f"         {schema}.{QUARANTINE} held the {len(rows)} rejected records, once each")
+
+
+def _quarantine_into_gruponos(singer: Path, bad: set[int], env: dict[str, str]) -> None:
+    work = singer.parent
+    db_url = f"sqlite:///{work / 'quarantine.db'}"
+    config = work / "target-quarantine.json"
+    config.write_text(json.dumps({"url": db_url}))
+    target = [str(Path(sys.executable).parent / "target-gruponos"), "--config", str(config)]
+
+    def load() -> None:
+        with singer.open() as stdin:
+            run(target, env, work, stdin=stdin)
+
+    step("target-gruponos < the same tap output", load)
+    backend = unsafe_perform_io(open_sql_backend(db_url).unwrap())
+    try:
+        quarantined = unsafe_perform_io(backend.sink.quarantined(limit=10_000).unwrap())
+    finally:
+        backend.close()
+    if sorted(int(q["record_id"]) for q in quarantined) != sorted(bad):
+        raise CheckFailed(f"target-gruponos quarantined {len(quarantined)} rows, not {len(bad)}")
+    say(f"         target-gruponos' quarantine table holds the {len(bad)} rejected records")
+
+
 def _absolute(path: str | None) -> str | None:
     return str(Path(path).resolve()) if path else None
 
@@ -297,6 +455,9 @@ def main() -> int:
     parser.add_argument("--meltano", help="meltano executable (its own virtualenv)")
     parser.add_argument("--target-jsonl", help="target-jsonl executable (interop)")
     parser.add_argument("--tap-rest-api-msdk", help="tap-rest-api-msdk executable (interop)")
+    parser.add_argument(
+        "--target-postgres", help="MeltanoLabs target-postgres executable (quarantine stream)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     config = SimulatorConfig(records=RECORDS, page_size_default=250)
@@ -312,6 +473,9 @@ def main() -> int:
             interop_steps(
                 sim, work, env, _absolute(args.target_jsonl), _absolute(args.tap_rest_api_msdk)
             )
+            target_postgres = _absolute(args.target_postgres)
+            if target_postgres:
+                quarantine_steps(sim, work, env, target_postgres)
     except CheckFailed as exc:
         sys.stderr.write(f"FAILED: {exc}\n")
         return 1
