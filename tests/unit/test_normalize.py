@@ -155,3 +155,10 @@ def test_only_a_bad_id_or_mod_ts_or_an_unfit_value_rejects_under_the_real_descri
     assert [p.field for p in unfit.problems] == ["alloc_qty"]
     rejected = [allocation(3, mod_ts=None)]
     assert normalizer.required_nulls(normalizer.normalize_many(rejected)) == {}
+
+
+def test_an_instant_before_year_1_in_utc_is_rejected_not_raised(
+    normalizer: RecordNormalizer,
+) -> None:
+    rejected = normalizer.normalize(allocation(1, create_ts="0001-01-01T00:00:00+02:34")).failure()
+    assert [(p.field, p.code) for p in rejected.problems] == [("create_ts", "timestamp")]

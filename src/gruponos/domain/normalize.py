@@ -121,7 +121,10 @@ def to_utc_instant(value: Any, default_tz: tzinfo | None = None) -> datetime:
         if default_tz is None:
             raise _Invalid("timestamp", f"timestamp has no UTC offset: {_show(value)}")
         parsed = parsed.replace(tzinfo=default_tz)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+02:00 is before the first UTC instant
+        raise _Invalid("timestamp", f"outside the years 1-9999 in UTC: {_show(value)}") from None
 
 
 def to_date(value: Any) -> date:

@@ -88,8 +88,8 @@ def test_a_stopped_run_commits_what_it_read_and_the_next_run_finishes_the_job(
     w.observer = RecordingObserver()
     ok, report, _ = _run(w, mode)
     assert ok, report
-    for entity in ENTITIES:
-        assert sorted(w.db.live(entity)) == list(range(1, 24))
+    for name in ENTITIES:
+        assert sorted(w.db.live(name)) == list(range(1, 24))
 
 
 def test_a_stop_before_the_run_reaches_an_entity_reports_it_not_started() -> None:
