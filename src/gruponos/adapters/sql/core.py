@@ -102,13 +102,30 @@ class SqlDatabase:
             self.conn.rollback()
 
     def ensure_meta(self, cur: Any) -> None:
-        """Create the state, run history and quarantine tables once per backend."""
+        """Create the state, run history and quarantine tables once per backend.
+
+        Safe when other sessions create them at the same time (two first runs): a missing table
+        is made under the dialect's :meth:`~Dialect.ddl_guard`, after looking again.
+        """
         if self._meta_ready:
             return
         for name, create in ddl.metadata_tables(self.dialect).items():
-            if not self.dialect.existing_columns(cur, name):
-                cur.execute(create)
+            if self.dialect.existing_columns(cur, name):
+                continue
+            with self.dialect.ddl_guard(self, name):
+                if not self.dialect.existing_columns(cur, name):
+                    self.execute_ddl(cur, create)
         self._meta_ready = True
+
+    def execute_ddl(self, cur: Any, sql: str) -> bool:
+        """Run ``sql``; ``False`` when another session had already done it."""
+        try:
+            cur.execute(sql)
+        except self.dialect.driver_errors as exc:
+            if not self.dialect.already_done(exc):
+                raise
+            return False
+        return True
 
     def close(self) -> None:
         with self.mutex:
@@ -221,7 +238,7 @@ class SqlSink:
         with self.db.dialect.ddl_guard(self.db, name):
             for _ in range(2):  # again when another session did some of it first
                 ddls = self._table_ddl(cur, spec, name, history=history)
-                if all(self._ddl(cur, sql) for sql in ddls):
+                if all(self.db.execute_ddl(cur, sql) for sql in ddls):
                     return
 
     def _table_ddl(self, cur: Any, spec: TableSpec, name: str, *, history: bool) -> list[str]:
@@ -240,16 +257,6 @@ class SqlSink:
                 if widen:
                     out.append(widen)
         return out
-
-    def _ddl(self, cur: Any, sql: str) -> bool:
-        """Run ``sql``; ``False`` when another session had already done it."""
-        try:
-            cur.execute(sql)
-        except self.db.dialect.driver_errors as exc:
-            if not self.db.dialect.already_done(exc):
-                raise
-            return False
-        return True
 
     def table_name(self, entity: str) -> str:
         """The table of ``entity`` as named in the database."""

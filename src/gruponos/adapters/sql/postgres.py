@@ -14,8 +14,9 @@ owner; the server releases it when that session ends, however it ends.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -155,6 +156,19 @@ class PostgresDialect(OnConflictDialect):
             return None
         new_type = self.column_type(ColumnType.TEXT, max_length)
         return f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(name)} TYPE {new_type}"
+
+    @override
+    @contextlib.contextmanager
+    def ddl_guard(self, db: SqlDatabase, table: str) -> Iterator[None]:
+        # A transaction-level advisory lock on (schema, table): concurrent first runs take turns
+        # at CREATE TABLE (which otherwise races on pg_type's unique index) and ALTER TABLE; the
+        # caller looks at the table again once it holds the lock, and the commit releases it.
+        db.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended("
+            "'gnos-ddl' || chr(31) || current_schema() || chr(31) || %s, 0))",
+            (table,),
+        )
+        yield
 
     @override
     def upsert(self, cur: Any, spec: TableSpec, rows: Sequence[PreparedRow]) -> UpsertResult:
