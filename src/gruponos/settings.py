@@ -43,7 +43,7 @@ from pydantic_settings import (
 from pydantic_settings.sources import NestedSecretsSettingsSource
 from returns.result import Failure, Result, Success
 
-from gruponos.adapters.sql.oracle_config import OracleSinkSettings
+from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.urls import SQL_URL_FORMS, redact, sql_url_problem
 from gruponos.application.errors import ConfigError
 

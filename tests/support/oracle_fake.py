@@ -34,8 +34,8 @@ import sqlglot
 from oracledb import errors as ora_errors
 from sqlglot import exp
 
+from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql.oracle import OracleDialect
-from gruponos.adapters.sql.oracle_config import OracleSinkSettings
 
 _ALIAS = re.compile(r""":b\d+(?:, 'UTC'\))? AS "([A-Z0-9_$#]+)\"""")
 _SNAPSHOT = re.compile(r'SELECT "ID", (?:SYS_EXTRACT_UTC\()?"MOD_TS"\)? FROM "([A-Z0-9_$#]+)"')

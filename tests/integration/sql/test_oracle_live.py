@@ -28,8 +28,8 @@ import pytest
 from returns.io import IOFailure, IOSuccess
 from returns.unsafe import unsafe_perform_io
 
+from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
-from gruponos.adapters.sql.oracle_config import OracleSinkSettings
 from gruponos.domain.normalize import NormalizedRecord
 from gruponos.domain.schema import FieldType, SourceField
 from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome

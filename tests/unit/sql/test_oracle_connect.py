@@ -14,9 +14,9 @@ import pytest
 from returns.io import IOFailure
 from returns.unsafe import unsafe_perform_io
 
+from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql import dialect_for, open_sql_backend
 from gruponos.adapters.sql.oracle import OracleDialect
-from gruponos.adapters.sql.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql.url import parse_sql_url
 from support.oracle_fake import FakeOracle
 

@@ -27,7 +27,7 @@ from gruponos.adapters.sql.url import SqlUrl, mask_url, parse_sql_url
 from gruponos.application.errors import SinkError
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.oracle_config import OracleSinkSettings
+    from gruponos.adapters.oracle_config import OracleSinkSettings
 
 __all__ = [
     "SqlBackend",

@@ -30,6 +30,7 @@ import oracledb
 from returns.io import IOResult
 from typing_extensions import override
 
+from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql import oracle_lock
 from gruponos.adapters.sql.ddl import DELETED_AT, SEEN_GEN, TableSpec, quote
 from gruponos.adapters.sql.dialect import (
@@ -38,7 +39,6 @@ from gruponos.adapters.sql.dialect import (
     PreparedRow,
     UpsertResult,
 )
-from gruponos.adapters.sql.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql.oracle_connect import OracleConnector, OracleSetupError, SessionFacts
 from gruponos.adapters.sql.oracle_errors import (
     ALREADY_DONE,

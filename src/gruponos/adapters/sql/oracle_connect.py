@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import oracledb
 import structlog
 
-from gruponos.adapters.sql.oracle_config import OracleSinkSettings
+from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql.url import SqlUrl
 
 log = structlog.get_logger(__name__)
