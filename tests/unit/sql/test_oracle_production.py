@@ -17,7 +17,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import SqlBackend
 from gruponos.adapters.sql.oracle import OracleDialect
-from gruponos.adapters.sql.oracle_errors import ora_code
+from gruponos.adapters.sql.oracle_errors import BatchErrorAction, batch_error_action, ora_code
 from gruponos.domain.normalize import NormalizedRecord, Row
 from gruponos.domain.schema import EntitySchema, FieldType, SourceField, build_schema
 from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
@@ -218,6 +218,22 @@ def test_a_row_refused_for_another_reason_fails_the_batch_and_its_checkpoint(
     assert server.state == {}  # ... and no checkpoint
     assert server.quarantine == []
     assert "commit" not in [c[0] for c in conn_of(backend).calls[-3:]]
+
+
+@pytest.mark.parametrize(
+    ("code", "action"),
+    [
+        (1, BatchErrorAction.RETRY),
+        (1400, BatchErrorAction.QUARANTINE),
+        (1847, BatchErrorAction.QUARANTINE),
+        (22835, BatchErrorAction.QUARANTINE),
+        (54, BatchErrorAction.FAIL),
+        (1013, BatchErrorAction.FAIL),  # user requested cancel (call_timeout)
+        (None, BatchErrorAction.FAIL),
+    ],
+)
+def test_batch_errors_are_judged_by_number(code: int | None, action: BatchErrorAction) -> None:
+    assert batch_error_action(code) is action
 
 
 def test_value_errors_are_quarantined_and_the_rest_commits(server: FakeOracle) -> None:

@@ -22,8 +22,9 @@ TABLESPACE_FULL = 1653
 TSTZ_IN_KEY = 2329
 
 #: The value does not fit its column: NULL into NOT NULL, number precision, a too-long value
-#: bound as LONG, not a number, value too large; 18xx are date and time conversion errors.
-VALUE_ERRORS = frozenset({1400, 1438, 1461, 1722, 12899, *range(1800, 1900)})
+#: bound as LONG, not a number, value too large, a LOB too long for a VARCHAR2 column (22835);
+#: 18xx are date and time conversion errors.
+VALUE_ERRORS = frozenset({1400, 1438, 1461, 1722, 12899, 22835, *range(1800, 1900)})
 #: DDL that another session already did: the name is taken / the column is there.
 ALREADY_DONE = frozenset({NAME_IN_USE, COLUMN_EXISTS})
 
