@@ -140,7 +140,13 @@ class LoggingObserver:
 
 #: The level of a finished run or entity, by status: a failure is an error, so that filters by
 #: level see it; too many quarantined records (the data arrived) is a warning.
-_FINISHED_LEVEL = {"failed": "error", "rejected": "warning"}
+_FINISHED_LEVEL = {
+    "failed": "error",
+    "rejected": "warning",
+    "interrupted": "warning",
+    "cancelled": "warning",
+    "abandoned": "warning",
+}
 
 
 def _level(event: SyncEvent) -> str:

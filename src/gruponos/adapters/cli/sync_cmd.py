@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -14,7 +18,8 @@ from gruponos.adapters.cli.render import print_json, print_report
 from gruponos.adapters.progress import RichProgressObserver
 from gruponos.api import report_of, run_with_retries
 from gruponos.application.errors import SyncError
-from gruponos.domain.sync import SyncMode, SyncReport
+from gruponos.application.lifecycle import StopSignal
+from gruponos.domain.sync import RunStatus, SyncMode, SyncReport
 
 if TYPE_CHECKING:
     from gruponos.application.ports import SyncObserver
@@ -33,6 +38,43 @@ PIPELINES: dict[str, tuple[SyncMode, str]] = {
 }
 
 
+#: The signals that stop a run gracefully (a second one aborts at once).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stopped_by_signals(stop: StopSignal) -> Iterator[list[signal.Signals]]:
+    """While the block runs, SIGINT and SIGTERM ask ``stop`` to stop the run: reading stops,
+    the batch in flight commits with its checkpoint, the run ends ``interrupted``. A second
+    signal aborts at once: the process exits, the database rolls back the open transaction
+    (nothing committed is lost, nothing half-written stays). Yields the signals received."""
+    received: list[signal.Signals] = []
+
+    import structlog  # noqa: PLC0415 - configured by the command before a run starts
+
+    log = structlog.get_logger("gruponos")
+
+    def on_signal(signum: int, _frame: object) -> None:
+        sig = signal.Signals(signum)
+        if stop.request(RunStatus.INTERRUPTED, f"{sig.name} received"):
+            received.append(sig)
+            log.warning(
+                "sync.stopping",
+                signal=sig.name,
+                message="finishing the batch in flight, then stopping; again aborts at once",
+            )
+            return
+        log.error("sync.aborted", signal=sig.name, message="uncommitted work rolls back")
+        os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_sync(
     cli: CliContext,
     settings: Settings,
@@ -42,6 +84,7 @@ def run_sync(
     retries: int = 0,
     retry_delay: float = 5.0,
     progress: bool = False,
+    stop: StopSignal | None = None,
 ) -> IOResult[SyncReport, SyncError]:
     """Run through the container, with progress bars on a terminal and logs in any case."""
     from gruponos.adapters.logs import FanOutObserver, LoggingObserver  # noqa: PLC0415 - structlog
@@ -55,7 +98,7 @@ def run_sync(
 
         def attempt() -> IOResult[SyncReport, SyncError]:
             return run_with_retries(
-                lambda names: use_case.run(mode, names),
+                lambda names: use_case.run(mode, names, stop),
                 settings.entities,
                 retries=retries,
                 delay=retry_delay,
@@ -74,8 +117,14 @@ def run_sync(
                 cli.configure_logging(settings, progress=True)
 
 
-def finish(result: IOResult[SyncReport, SyncError], *, as_json: bool) -> None:
-    """Print the report (table or JSON) and exit with the documented code."""
+def finish(
+    result: IOResult[SyncReport, SyncError],
+    *,
+    as_json: bool,
+    signals: list[signal.Signals] | None = None,
+) -> None:
+    """Print the report (table or JSON) and exit with the documented code: 130 / 143 for a run
+    interrupted by SIGINT / SIGTERM (128 + the signal's number, as a shell reports it)."""
     report = report_of(result)
     if report is None:  # the run could not start: a one-line message
         fail_with(unsafe_perform_io(result.failure()))
@@ -85,6 +134,8 @@ def finish(result: IOResult[SyncReport, SyncError], *, as_json: bool) -> None:
         print_report(report)
     if is_successful(result):
         raise SystemExit(int(ExitCode.OK))
+    if report.status is RunStatus.INTERRUPTED and signals:
+        raise SystemExit(128 + int(signals[0]))
     error = unsafe_perform_io(result.failure())
     raise SystemExit(int(ExitCode.REJECTED if error.code == "sync.rejected" else ExitCode.FAILED))
 
@@ -140,16 +191,19 @@ def _execute(
 ) -> None:
     progress = cli.show_progress()
     settings = cli.settings(progress=progress, entities=entities)
-    result = run_sync(
-        cli,
-        settings,
-        mode,
-        dry_run=dry_run,
-        retries=retries,
-        retry_delay=retry_delay,
-        progress=progress,
-    )
-    finish(result, as_json=as_json)
+    stop = StopSignal()
+    with stopped_by_signals(stop) as signals:
+        result = run_sync(
+            cli,
+            settings,
+            mode,
+            dry_run=dry_run,
+            retries=retries,
+            retry_delay=retry_delay,
+            progress=progress,
+            stop=stop,
+        )
+    finish(result, as_json=as_json, signals=signals)
 
 
 @click.command("sync")
