@@ -216,3 +216,15 @@ def test_cli_reports_bad_config_without_a_traceback(tmp_path: Path) -> None:
     assert b"pasword" in result.stderr
     assert b"Traceback" not in result.stderr
     assert b"s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize(("page_mode", "changed"), [("paged", True), ("sequenced", False)])
+def test_a_paged_read_while_the_wms_changes_is_reported(page_mode: str, changed: bool) -> None:
+    config = SimulatorConfig(records=200, change_rate=2.0, change_seed=5)
+    with WmsSimulator(config) as changing:
+        tap = tap_config(changing, entities=["allocation"], page_mode=page_mode)
+        with HttpxWmsSource(tap.client_config()) as source:
+            result = SingerTap(tap, source, io.BytesIO()).sync({})
+    (stream,) = unsafe_perform_io(result.unwrap()).streams
+    assert stream.source_changed is changed
+    assert unsafe_perform_io(result.unwrap()).to_json()["allocation"]["source_changed"] is changed
