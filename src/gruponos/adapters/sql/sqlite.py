@@ -9,8 +9,8 @@ Storage choices, so values round-trip exactly and compare correctly as text:
   time order, which the monotonic upsert relies on);
 - booleans: ``INTEGER`` 0/1; dates ISO text; JSON as text.
 
-Run lock: ``fcntl.flock`` on ``<db>.<pipeline>.<entity>.lock`` beside the database; in-memory
-databases lock within the process.
+Run lock: ``fcntl.flock`` on the hidden ``.<db>.<pipeline>.<entity>.lock`` beside the database,
+removed when the lock is released; in-memory databases lock within the process.
 """
 
 from __future__ import annotations
@@ -203,5 +203,6 @@ class SqliteDialect(OnConflictDialect):
                 self._memory_locks.add(key)
             return IOSuccess(_MemoryLease(self._memory_locks, key))
         db_path = Path(self.path).resolve()
-        lock = db_path.with_name(lock_file_name(db_path.name, *key))
+        # hidden, and removed on release: only a killed holder leaves one behind for a while
+        lock = db_path.with_name(lock_file_name(f".{db_path.name}", *key))
         return take_file_lock(lock, owner)

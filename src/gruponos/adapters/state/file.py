@@ -2,7 +2,9 @@
 
 The file is replaced atomically (temporary file in the same directory, ``fsync``, ``os.replace``),
 so a crash leaves either the old or the new state, never half of one. Locks use ``fcntl.flock`` on
-a lock file: the kernel releases them when the holder's process dies.
+a lock file: the kernel releases them when the holder's process dies. The holder removes the file
+when it releases the lock, so no lock file outlives its run (a killed holder's file is taken, and
+then removed, by the next run).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gruponos.application.ports import Lease
 from gruponos.domain.sync import Checkpoint, StateKey
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_LOCK_ATTEMPTS = 20
 
 
 def lock_file_name(base: str, pipeline: str, entity: str) -> str:
@@ -34,41 +37,65 @@ def lock_file_name(base: str, pipeline: str, entity: str) -> str:
 class FileLease:
     """A held ``flock``; closing the file (or the process dying) releases it."""
 
-    def __init__(self, handle: IO[str]) -> None:
+    def __init__(self, handle: IO[str], path: Path) -> None:
         self._handle: IO[str] | None = handle
+        self._path = path
         self._mutex = threading.Lock()
 
     def release(self) -> None:
         with self._mutex:
             if self._handle is not None:
+                # Removed while still locked: whoever opened this file meanwhile finds, once it
+                # holds the lock, that the path no longer names it, and starts again.
+                with contextlib.suppress(OSError):
+                    self._path.unlink()
                 with contextlib.suppress(OSError):
                     fcntl.flock(self._handle, fcntl.LOCK_UN)
                 self._handle.close()
                 self._handle = None
 
 
+def _names(handle: IO[str], path: Path) -> bool:
+    """Whether ``path`` still names the open file (a releasing holder removes it)."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
 def take_file_lock(path: Path, owner: str) -> IOResult[Lease, StateError]:
-    """Lock ``path`` exclusively without waiting; on contention name the holder."""
+    """Lock ``path`` exclusively without waiting; on contention name the holder. The file is
+    removed when the lease is released."""
     context = {"lock": str(path)}
-    try:
-        handle = path.open("a+", encoding="utf-8")
-    except OSError as exc:
-        return IOFailure(StateError("state.lock_failed", f"cannot open lock file: {exc}", context))
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    for _ in range(_LOCK_ATTEMPTS):
+        try:
+            handle = path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            message = f"cannot open lock file: {exc}"
+            return IOFailure(StateError("state.lock_failed", message, context))
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            message = f"the run lock is held by {holder}"
+            return IOFailure(StateError("state.locked", message, context))
+        except OSError as exc:
+            handle.close()
+            return IOFailure(StateError("state.lock_failed", f"cannot lock: {exc}", context))
+        if not _names(handle, path):  # locked a file its holder removed on release: again
+            handle.close()
+            continue
         handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        return IOFailure(StateError("state.locked", f"the run lock is held by {holder}", context))
-    except OSError as exc:
-        handle.close()
-        return IOFailure(StateError("state.lock_failed", f"cannot lock: {exc}", context))
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{owner} (pid {os.getpid()})")
-    handle.flush()
-    return IOSuccess(FileLease(handle))
+        handle.truncate()
+        handle.write(f"{owner} (pid {os.getpid()})")
+        handle.flush()
+        return IOSuccess(FileLease(handle, path))
+    message = "the lock file kept being replaced while taking it"
+    return IOFailure(StateError("state.lock_failed", message, context))
 
 
 class FileStateStore:
