@@ -14,7 +14,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli.main import main
 from gruponos.simulator import WmsSimulator
 
 ENTITIES = "order_hdr,order_dtl,allocation"

@@ -35,7 +35,7 @@ import orjson
 import psycopg
 from click.testing import CliRunner
 
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli.main import main
 from gruponos.simulator import FaultKind, SimulatorConfig, WmsSimulator
 from gruponos.simulator.api import Response
 from gruponos.simulator.auth import Authenticator

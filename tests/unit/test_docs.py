@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from returns.io import IOResult
 
-from gruponos.adapters.cli.demo import demo
+from gruponos.entrypoints.cli.demo import demo
 from gruponos.adapters.memory import InMemoryWms
 from gruponos.api import run_with_retries
 from gruponos.application.errors import SyncError

@@ -129,7 +129,7 @@ def test_a_sqlite_sync_is_wired_without_the_other_drivers(tmp_path: Path) -> Non
 
 def test_cli_help_loads_no_settings_container_logging_or_rich() -> None:
     loaded = loaded_after(
-        "from gruponos.adapters.cli.main import main\n"
+        "from gruponos.entrypoints.cli.main import main\n"
         "try:\n"
         "    main(['--help'])\n"
         "except SystemExit:\n"

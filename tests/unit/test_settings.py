@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from returns.pipeline import is_successful
 
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli.main import main
 from gruponos.settings import load_settings, masked
 
 SECRETS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli.main import main
 from gruponos.simulator.config import SimulatorConfig
 from gruponos.simulator.server import WmsSimulator
 

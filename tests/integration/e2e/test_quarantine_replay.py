@@ -15,7 +15,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli.main import main
 from gruponos.adapters.sql import open_sql_backend
 from gruponos.simulator.config import SimulatorConfig
 from gruponos.simulator.server import WmsSimulator

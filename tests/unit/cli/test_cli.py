@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from gruponos.adapters.cli import config_doc
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli import config_doc
+from gruponos.entrypoints.cli.main import main
 from gruponos.adapters.progress import RichProgressObserver
 from gruponos.application.ports import SyncEvent
 
@@ -82,7 +82,7 @@ def test_the_configuration_reference_is_up_to_date() -> None:
     end = text.index(config_doc.END) + len(config_doc.END)
     assert text[start:end] == config_doc.reference(), (
         "docs/configuration.md is out of date: "
-        "python -m gruponos.adapters.cli.config_doc docs/configuration.md"
+        "python -m gruponos.entrypoints.cli.config_doc docs/configuration.md"
     )
 
 
@@ -106,7 +106,7 @@ def test_progress_display_draws_each_entity_with_its_counts() -> None:
 
 
 def test_no_progress_display_off_a_terminal_unless_forced() -> None:
-    from gruponos.adapters.cli.context import CliContext  # noqa: PLC0415
+    from gruponos.entrypoints.cli.context import CliContext  # noqa: PLC0415
 
     auto = CliContext(None, None, None, None, None, "auto")
     assert auto.show_progress() is False  # pytest's stderr is not a terminal

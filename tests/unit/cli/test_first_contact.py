@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli.main import main
 from gruponos.simulator import SimulatorConfig, WmsSimulator
 
 GRUPONOS = str(Path(sys.executable).with_name("gruponos"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gruponos.adapters.cli import config_doc
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli import config_doc
+from gruponos.entrypoints.cli.main import main
 from gruponos.adapters.urls import redact
 
 PASSWORD = "S3cret-Pa55"

@@ -9,7 +9,7 @@ import oracledb
 import pytest
 from click.testing import CliRunner, Result
 
-from gruponos.adapters.cli.main import main
+from gruponos.entrypoints.cli.main import main
 from support.oracle_fake import FakeOracle
 
 ENV = {

@@ -1,6 +1,6 @@
 """The configuration reference (docs/configuration.md), generated from the settings models.
 
-``python -m gruponos.adapters.cli.config_doc docs/configuration.md`` rewrites the generated block
+``python -m gruponos.entrypoints.cli.config_doc docs/configuration.md`` rewrites the generated block
 of that file; a test fails when the block is out of date or a setting has no meaning written.
 """
 
@@ -17,7 +17,7 @@ from pydantic_core import PydanticUndefined
 
 from gruponos.settings import ENV_PREFIX, Settings
 
-BEGIN = "<!-- BEGIN GENERATED: python -m gruponos.adapters.cli.config_doc docs/configuration.md -->"
+BEGIN = "<!-- BEGIN GENERATED: python -m gruponos.entrypoints.cli.config_doc docs/configuration.md -->"
 END = "<!-- END GENERATED -->"
 
 #: Meanings of the settings whose models carry no description (descriptions win when present).

@@ -16,9 +16,9 @@ import click
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
-from gruponos.adapters.cli.render import print_table, stdout_console
-from gruponos.adapters.cli.sync_cmd import run_sync
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
+from gruponos.entrypoints.cli.render import print_table, stdout_console
+from gruponos.entrypoints.cli.sync_cmd import run_sync
 from gruponos.api import report_of
 from gruponos.domain.sync import SyncMode, SyncReport
 

@@ -11,8 +11,8 @@ from returns.io import IOResult
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.cli.context import CliContext, ExitCode, pass_cli
-from gruponos.adapters.cli.render import print_json, print_table
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, pass_cli
+from gruponos.entrypoints.cli.render import print_json, print_table
 from gruponos.domain.errors import DomainError
 
 if TYPE_CHECKING:

@@ -12,13 +12,13 @@ from pathlib import Path
 import click
 
 from gruponos.__about__ import __version__
-from gruponos.adapters.cli.admin import runs, state, tables
-from gruponos.adapters.cli.context import CliContext, ExitCode, fail, pass_cli
-from gruponos.adapters.cli.demo import demo
-from gruponos.adapters.cli.health import health
-from gruponos.adapters.cli.quarantine import quarantine
-from gruponos.adapters.cli.sync_cmd import list_pipelines, run, sync
-from gruponos.adapters.cli.verify import verify
+from gruponos.entrypoints.cli.admin import runs, state, tables
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
+from gruponos.entrypoints.cli.demo import demo
+from gruponos.entrypoints.cli.health import health
+from gruponos.entrypoints.cli.quarantine import quarantine
+from gruponos.entrypoints.cli.sync_cmd import list_pipelines, run, sync
+from gruponos.entrypoints.cli.verify import verify
 from gruponos.adapters.runtime import tune_allocator
 from gruponos.simulator.cli import simulator
 
@@ -94,7 +94,7 @@ def validate(cli: CliContext) -> None:
             ExitCode.CONFIG,
         )
     if settings.sink.kind == "oracle":  # grants and character set: only the database knows
-        from gruponos.adapters.cli.health import probe_sink  # noqa: PLC0415 - with the command
+        from gruponos.entrypoints.cli.health import probe_sink  # noqa: PLC0415 - with the command
 
         sink = probe_sink(settings)
         if not sink.ok:

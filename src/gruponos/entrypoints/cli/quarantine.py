@@ -6,8 +6,8 @@ import click
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
-from gruponos.adapters.cli.render import print_json, print_table
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
+from gruponos.entrypoints.cli.render import print_json, print_table
 
 _ENTITY = click.option(
     "--entity",

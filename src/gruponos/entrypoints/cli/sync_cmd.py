@@ -13,8 +13,8 @@ from returns.io import IOResult
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.cli.context import CliContext, ExitCode, fail_with, pass_cli
-from gruponos.adapters.cli.render import print_json, print_report
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail_with, pass_cli
+from gruponos.entrypoints.cli.render import print_json, print_report
 from gruponos.adapters.progress import RichProgressObserver
 from gruponos.api import report_of, run_with_retries
 from gruponos.application.errors import SyncError

@@ -18,8 +18,8 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
-from gruponos.adapters.cli.render import print_json, print_table
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
+from gruponos.entrypoints.cli.render import print_json, print_table
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import RecordSink, WmsSource
 from gruponos.domain.errors import DomainError
