@@ -13,7 +13,7 @@ from returns.pipeline import is_successful
 from gruponos.adapters.logs import configure_logging
 from gruponos.adapters.runtime import tune_allocator
 from gruponos.container import build_container
-from gruponos.domain.sync import SyncMode
+from gruponos.domain.checkpoints import SyncMode
 from gruponos.settings import load_settings
 
 

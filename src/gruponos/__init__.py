@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time ``__getattr__`
     )
     from gruponos.api import run_with_retries, sync
     from gruponos.application.errors import ConfigError, SinkError, StateError, SyncError, WmsError
+    from gruponos.application.lifecycle import StopSignal
     from gruponos.application.ports import (
         Clock,
         RecordSink,
@@ -44,11 +45,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time ``__getattr__`
         SyncObserver,
         WmsSource,
     )
-    from gruponos.application.lifecycle import StopSignal
     from gruponos.application.replay import ReplayQuarantine
     from gruponos.application.sync import SyncEntities, SyncOptions
     from gruponos.container import Container, StartupError, build_container
-    from gruponos.domain.sync import EntityReport, RunStatus, SyncMode, SyncReport
+    from gruponos.domain.checkpoints import SyncMode
+    from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
     from gruponos.settings import Settings, load_settings
 
 #: The module that defines each public name.
@@ -83,7 +84,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "gruponos.application.replay": ("ReplayQuarantine",),
     "gruponos.application.sync": ("SyncEntities", "SyncOptions"),
     "gruponos.container": ("Container", "StartupError", "build_container"),
-    "gruponos.domain.sync": ("EntityReport", "RunStatus", "SyncMode", "SyncReport"),
+    "gruponos.domain.checkpoints": ("SyncMode",),
+    "gruponos.domain.runs": ("EntityReport", "RunStatus", "SyncReport"),
     "gruponos.settings": ("Settings", "load_settings"),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}

@@ -22,7 +22,8 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.application.errors import SyncError
 from gruponos.application.lifecycle import StopSignal
 from gruponos.application.ports import Clock, SyncEvent, SyncObserver
-from gruponos.domain.sync import FAILURE_CODES, EntityReport, RunStatus, SyncMode, SyncReport
+from gruponos.domain.checkpoints import SyncMode
+from gruponos.domain.runs import FAILURE_CODES, EntityReport, RunStatus, SyncReport
 
 if TYPE_CHECKING:
     from gruponos.settings import Settings

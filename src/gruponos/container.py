@@ -30,7 +30,7 @@ from gruponos.application.errors import ConfigError
 from gruponos.application.replay import ReplayQuarantine
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.domain.errors import DomainError
-from gruponos.domain.normalize import NormalizeOptions
+from gruponos.domain.records import NormalizeOptions
 from gruponos.settings import Settings, readiness_problems
 
 if TYPE_CHECKING:

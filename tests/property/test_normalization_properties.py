@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gruponos.domain.errors import RecordRejected
-from gruponos.domain.normalize import NormalizedRecord, RecordNormalizer
+from gruponos.domain.normalize import RecordNormalizer
 from gruponos.domain.pages import JsonRecords
+from gruponos.domain.records import NormalizedRecord
 from support.records import allocation, allocation_schema, real_allocation_schema
 
 NORMALIZER = RecordNormalizer(allocation_schema())

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gruponos.domain.errors import RecordRejected
-from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
+from gruponos.domain.normalize import RecordNormalizer
 from gruponos.domain.pages import JsonRecords, compile_page_decoder
+from gruponos.domain.records import NormalizedRecord, NormalizeOptions
 from gruponos.domain.schema import FieldType, SourceField, build_schema
 from support.records import allocation, allocation_schema
 

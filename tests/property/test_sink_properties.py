@@ -27,9 +27,10 @@ from gruponos.adapters.sql.ddl import quote
 from gruponos.adapters.sql.dialect import Dialect
 from gruponos.adapters.sql.postgres import PostgresDialect
 from gruponos.adapters.sql.sqlite import SqliteDialect
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.batches import Batch
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import ColumnType, FieldType, SourceField, build_schema
-from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode
 from support.sqlsink import FailingConnection, pg_schema, query
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

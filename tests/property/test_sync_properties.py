@@ -18,8 +18,9 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.memory import InMemorySink, InMemoryWms
 from gruponos.adapters.memory.wms import Hook
 from gruponos.application.sync import SyncOptions
-from gruponos.domain.normalize import NormalizedRecord
-from gruponos.domain.sync import Batch, Position, StateKey, SyncMode
+from gruponos.domain.batches import Batch
+from gruponos.domain.checkpoints import Position, StateKey, SyncMode
+from gruponos.domain.records import NormalizedRecord
 from support.fakes import world
 from support.records import allocation_schema
 

@@ -21,7 +21,7 @@ from gruponos.adapters.sql import SqlBackend, open_sql_backend
 from gruponos.adapters.sql.dialect import Dialect
 from gruponos.adapters.sql.postgres import PostgresDialect
 from gruponos.adapters.sql.sqlite import SqliteDialect
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import EntitySchema, FieldType, SourceField, build_schema
 
 PG_DSN = os.getenv("GRUPONOS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")

@@ -13,7 +13,7 @@ from gruponos.adapters.memory import InMemoryWms
 from gruponos.adapters.sql import SqlSink, SqlStateStore
 from gruponos.adapters.state import FileStateStore
 from gruponos.container import StartupError, build_container
-from gruponos.domain.sync import SyncMode
+from gruponos.domain.checkpoints import SyncMode
 from gruponos.settings import Settings, load_settings
 from support.records import allocation, allocation_schema
 

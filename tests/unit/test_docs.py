@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from returns.io import IOResult
 
-from gruponos.entrypoints.cli.demo import demo
 from gruponos.adapters.memory import InMemoryWms
 from gruponos.api import run_with_retries
 from gruponos.application.errors import SyncError
-from gruponos.domain.sync import SyncMode, SyncReport
+from gruponos.domain.checkpoints import SyncMode
+from gruponos.domain.runs import SyncReport
+from gruponos.entrypoints.cli.demo import demo
 from support.fakes import world
 from support.records import allocation_schema
 

@@ -10,8 +10,9 @@ import pytest
 from returns.pipeline import is_successful
 
 from gruponos.domain.errors import RecordRejected
-from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
+from gruponos.domain.normalize import RecordNormalizer
 from gruponos.domain.pages import JsonRecords
+from gruponos.domain.records import NormalizedRecord, NormalizeOptions
 from support.records import allocation, allocation_schema, real_allocation_schema
 
 

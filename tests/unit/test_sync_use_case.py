@@ -11,7 +11,8 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.memory import InMemoryStateStore, InMemoryWms
 from gruponos.application.sync import SyncOptions
-from gruponos.domain.sync import Position, RunStatus, StateKey, SyncMode, SyncReport
+from gruponos.domain.checkpoints import Position, StateKey, SyncMode
+from gruponos.domain.runs import RunStatus, SyncReport
 from support.fakes import World, world
 from support.records import allocation, allocation_schema
 

@@ -15,20 +15,12 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.errors import PortError
 from gruponos.application.ports import RecordSink, StateStore
+from gruponos.domain.batches import Batch, Rejected, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, FullWindow, Position, StateKey, SyncMode
 from gruponos.domain.consistency import missing_references
 from gruponos.domain.errors import RecordRejected
-from gruponos.domain.normalize import NormalizedRecord
-from gruponos.domain.sync import (
-    Batch,
-    Checkpoint,
-    EntityReport,
-    FullWindow,
-    Position,
-    Rejected,
-    StateKey,
-    SyncMode,
-    WriteOutcome,
-)
+from gruponos.domain.records import NormalizedRecord
+from gruponos.domain.runs import EntityReport
 
 if TYPE_CHECKING:
     from gruponos.application.sync import SyncOptions

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from gruponos.domain.sync import RunStatus
+from gruponos.domain.runs import RunStatus
 
 
 class StopSignal:

@@ -15,17 +15,11 @@ from typing import Any, Generic, Protocol, TypeVar
 from returns.io import IOResult
 
 from gruponos.application.errors import SinkError, StateError, WmsError
+from gruponos.domain.batches import Batch, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, Position, ReadWindow, StateKey
 from gruponos.domain.quarantine import QuarantinedRecord
+from gruponos.domain.runs import SyncReport
 from gruponos.domain.schema import EntitySchema
-from gruponos.domain.sync import (
-    Batch,
-    Checkpoint,
-    Position,
-    ReadWindow,
-    StateKey,
-    SyncReport,
-    WriteOutcome,
-)
 
 T = TypeVar("T")
 
@@ -58,8 +52,8 @@ class Answer(Generic[T]):
 class WmsSource(Protocol):
     """Oracle WMS Cloud (or a stand-in): lists entities, describes them, streams pages.
 
-    ``read`` semantics: a :class:`~gruponos.domain.sync.FullWindow` reads
-    ``after_id < id < until_id`` in id order; an :class:`~gruponos.domain.sync.IncrementalWindow` reads ``mod_ts >= since`` in
+    ``read`` semantics: a :class:`~gruponos.domain.checkpoints.FullWindow` reads
+    ``after_id < id < until_id`` in id order; an :class:`~gruponos.domain.checkpoints.IncrementalWindow` reads ``mod_ts >= since`` in
     ``(mod_ts, id)`` order with keyset paging, so rows changed during the read are not skipped.
     An empty result (the API's 404 on an empty filter) is an empty stream, not an error.
     """

@@ -26,10 +26,11 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.errors import PortError, SyncError
 from gruponos.application.ports import QuarantineStore, RecordSink, WmsSource
+from gruponos.domain.batches import Batch
 from gruponos.domain.errors import RecordRejected
-from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
+from gruponos.domain.normalize import RecordNormalizer
 from gruponos.domain.quarantine import QuarantineKind, ReplayReport, replay_input
-from gruponos.domain.sync import Batch
+from gruponos.domain.records import NormalizedRecord, NormalizeOptions
 
 #: How many reasons of records rejected again a report keeps.
 REASONS_KEPT = 5

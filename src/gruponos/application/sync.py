@@ -41,20 +41,18 @@ from gruponos.application.ports import (
     WmsSource,
 )
 from gruponos.application.prefetch import Ended, Merged
-from gruponos.domain.normalize import NormalizeOptions, RecordNormalizer
-from gruponos.domain.schema import EntitySchema
-from gruponos.domain.sync import (
-    FAILURE_CODES,
+from gruponos.domain.checkpoints import (
     Checkpoint,
-    EntityReport,
     ReadWindow,
-    RunStatus,
     StateKey,
     SyncMode,
-    SyncReport,
     incremental_window,
     split_ids,
 )
+from gruponos.domain.normalize import RecordNormalizer
+from gruponos.domain.records import NormalizeOptions
+from gruponos.domain.runs import FAILURE_CODES, EntityReport, RunStatus, SyncReport
+from gruponos.domain.schema import EntitySchema
 
 
 @dataclass(frozen=True, slots=True)

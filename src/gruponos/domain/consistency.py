@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.records import NormalizedRecord
 
 
 def missing_references(

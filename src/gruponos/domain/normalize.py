@@ -16,164 +16,40 @@ paths always agree and every rejection carries the plan's reasons.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-import msgspec
 from returns.pipeline import is_successful
 from returns.result import Failure, Result, Success
 
 from gruponos.domain.errors import FieldProblem, RecordRejected
+from gruponos.domain.fastpath import compile_fast_path
 from gruponos.domain.naming import sql_identifier
 from gruponos.domain.pages import JsonRecords, compile_page_decoder
-from gruponos.domain.schema import (
-    PRIMARY_KEY,
-    REPLICATION_KEY,
-    EntitySchema,
-    FieldType,
-    SourceField,
-    relation_base,
+from gruponos.domain.records import (
+    ID_COLUMN,
+    MOD_TS_COLUMN,
+    NormalizedRecord,
+    NormalizeOptions,
+    Row,
+    Value,
+)
+from gruponos.domain.schema import PRIMARY_KEY, EntitySchema, FieldType, SourceField, relation_base
+from gruponos.domain.values import (
+    InvalidValue,
+    split_relation,
+    to_bool,
+    to_date,
+    to_decimal,
+    to_int,
+    to_json_text,
+    to_text,
+    to_utc_instant,
 )
 
-ID_COLUMN: Final = sql_identifier(PRIMARY_KEY)
-MOD_TS_COLUMN: Final = sql_identifier(REPLICATION_KEY)
-
-Value = int | Decimal | str | datetime | date | bool | None
-Row = dict[str, Value]
-
-
-class _Invalid(Exception):  # noqa: N818 - internal control flow inside the plan, never escapes
-    """Raised by a converter; turned into a FieldProblem by the normalizer."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class NormalizedRecord(msgspec.Struct, frozen=True, gc=False):
-    """A record ready for the sink: ``values`` keyed by column, plus unknown ``extra`` fields.
-
-    An immutable msgspec struct rather than a frozen dataclass: one is built per record, and a
-    struct is built several times faster (it holds no reference back to itself, so the garbage
-    collector need not track it).
-    """
-
-    id: int
-    mod_ts: datetime
-    values: Row
-    extra: Mapping[str, Any] | None = None
-
-
-def to_int(value: Any) -> int:
-    """An integer from a JSON number or an integral decimal string; ``bool`` is not an integer."""
-    if isinstance(value, bool):
-        raise _Invalid("type", f"expected an integer, got boolean {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        dec = to_decimal(value)
-        if dec == dec.to_integral_value():
-            return int(dec)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise _Invalid("type", f"expected an integer, got {_show(value)}")
-
-
-def to_decimal(value: Any) -> Decimal:
-    """An exact decimal from a string (as the API sends) or a JSON number; no NaN or infinity."""
-    if isinstance(value, bool):
-        raise _Invalid("type", f"expected a decimal, got boolean {value!r}")
-    if isinstance(value, (int, str)):
-        try:
-            result = Decimal(value.strip() if isinstance(value, str) else value)
-        except InvalidOperation:
-            raise _Invalid("decimal", f"not a decimal number: {_show(value)}") from None
-    elif isinstance(value, float):
-        result = Decimal(repr(value))  # the shortest repr is what the sender meant
-    else:
-        raise _Invalid("type", f"expected a decimal, got {_show(value)}")
-    if not result.is_finite():
-        raise _Invalid("decimal", f"not a finite decimal: {_show(value)}")
-    return result
-
-
-_ISO_Z = re.compile(r"[zZ]$")
-
-
-def to_utc_instant(value: Any, default_tz: tzinfo | None = None) -> datetime:
-    """A UTC instant from an ISO-8601 timestamp with an offset (``...-03:00`` -> ``...Z``).
-
-    A timestamp without an offset is only accepted when ``default_tz`` says how to read it.
-    """
-    if not isinstance(value, str):
-        raise _Invalid("type", f"expected an ISO-8601 timestamp string, got {_show(value)}")
-    try:
-        parsed = datetime.fromisoformat(_ISO_Z.sub("+00:00", value.strip()))
-    except ValueError:
-        raise _Invalid("timestamp", f"not an ISO-8601 timestamp: {_show(value)}") from None
-    if parsed.tzinfo is None:
-        if default_tz is None:
-            raise _Invalid("timestamp", f"timestamp has no UTC offset: {_show(value)}")
-        parsed = parsed.replace(tzinfo=default_tz)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+02:00 is before the first UTC instant
-        raise _Invalid("timestamp", f"outside the years 1-9999 in UTC: {_show(value)}") from None
-
-
-def to_date(value: Any) -> date:
-    if not isinstance(value, str):
-        raise _Invalid("type", f"expected a YYYY-MM-DD date string, got {_show(value)}")
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise _Invalid("date", f"not a YYYY-MM-DD date: {_show(value)}") from None
-
-
-def to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise _Invalid("type", f"expected a boolean, got {_show(value)}")
-
-
-def to_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return str(value)
-    raise _Invalid("type", f"expected text, got {_show(value)}")
-
-
-def to_json_text(value: Any) -> str:
-    """Lists and objects as canonical JSON text (sorted keys, exact decimals kept as written)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def split_relation(value: Any) -> tuple[int | None, str | None]:
-    """``{"id": 1, "key": "R", "url": ...}`` -> ``(1, "R")``; ``None`` -> ``(None, None)``."""
-    if value is None:
-        return None, None
-    if isinstance(value, Mapping):
-        rid = value.get("id")
-        key = value.get("key")
-        return (
-            None if rid is None else to_int(rid),
-            None if key is None else to_text(key),
-        )
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, None
-    raise _Invalid("relation", f"expected a relation object {{id, key, url}}, got {_show(value)}")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+__all__ = ["NormalizeOptions", "NormalizedRecord", "RecordNormalizer"]
 
 
 # A plan step reads one source field and writes one or two columns of the row.
@@ -201,7 +77,7 @@ def _text_step(column: str, max_length: int | None) -> _Step:
             return
         text = to_text(value)
         if max_length is not None and len(text) > max_length:
-            raise _Invalid("too_long", f"{len(text)} characters, the field allows {max_length}")
+            raise InvalidValue("too_long", f"{len(text)} characters, the field allows {max_length}")
         row[column] = text
 
     return step
@@ -209,145 +85,6 @@ def _text_step(column: str, max_length: int | None) -> _Step:
 
 def _skip(value: Any, row: Row) -> None:
     """``*_set`` links are not loaded: children are their own entities."""
-
-
-# -- the fast path: one generated function per schema -------------------------------------------
-#
-# The generated source only ever contains names of the form ``k3``/``c3``/``fn3`` (an index) and
-# fixed text: field and column names are passed in as values, never pasted into code, so a hostile
-# describe cannot inject anything. The function returns ``None`` whenever the plan must decide.
-
-
-def _fast_lines(i: int, field: SourceField, options: NormalizeOptions) -> list[str]:
-    none = "return None" if field.mandatory else f"row[c{i}] = None"
-    head = [f"v = raw[k{i}]", "if v is None:", f"    {none}"]
-    non_negative = field.name.endswith(options.non_negative_suffixes)
-    match field.type:
-        case FieldType.SET:
-            return []
-        case FieldType.RELATION:
-            none = "return None" if field.mandatory else f"row[c{i}] = row[d{i}] = None"
-            return [
-                f"v = raw[k{i}]",
-                "if v is None:",
-                f"    {none}",
-                "elif type(v) is dict:",
-                "    r = v.get('id'); s = v.get('key')",
-                "    if (r is None or type(r) is int) and (s is None or type(s) is str):",
-                f"        row[c{i}] = r; row[d{i}] = s",
-                "    else:",
-                "        return None",
-                "elif type(v) is int:",
-                f"    row[c{i}] = v; row[d{i}] = None",
-                "else:",
-                "    return None",
-            ]
-        case FieldType.VARCHAR:
-            bound = "" if field.max_length is None else f" and len(v) <= {int(field.max_length)}"
-            return [
-                *head,
-                f"elif type(v) is str{bound}:",
-                f"    row[c{i}] = v",
-                "else:",
-                "    return None",
-            ]
-        case FieldType.PK | FieldType.INTEGER:
-            sign = " and v >= 0" if non_negative else ""
-            return [
-                *head,
-                f"elif type(v) is int{sign}:",
-                f"    row[c{i}] = v",
-                "else:",
-                "    return None",
-            ]
-        case FieldType.DECIMAL:
-            sign = " or d < 0" if non_negative else ""
-            return [
-                *head,
-                "elif type(v) is str or type(v) is int:",
-                "    d = Decimal(v)",
-                f"    if not d.is_finite(){sign}:",
-                "        return None",
-                f"    row[c{i}] = d",
-                "else:",
-                "    return None",
-            ]
-        case FieldType.DATETIME:
-            # 'Z' suffixes and naive values go to the plan (it decides how to read them).
-            return [
-                *head,
-                "elif type(v) is str and v[-1:] not in 'zZ':",
-                "    d = fromisoformat(v)",
-                "    if d.tzinfo is None:",
-                "        return None",
-                f"    row[c{i}] = d.astimezone(UTC)",
-                "else:",
-                "    return None",
-            ]
-        case FieldType.BOOLEAN:
-            return [
-                *head,
-                "elif type(v) is bool:",
-                f"    row[c{i}] = v",
-                "else:",
-                "    return None",
-            ]
-        case FieldType.DATE | FieldType.JSON:  # pragma: no branch - exhaustive over FieldType
-            return [*head, "else:", f"    row[c{i}] = fn{i}(v)"]
-
-
-_FastPath = Callable[[Any], "NormalizedRecord | None"]
-
-
-def _compile_fast_path(schema: EntitySchema, options: NormalizeOptions) -> _FastPath:
-    names = frozenset(f.name for f in schema.fields)
-    accepted = [names] if "url" in names else [names, names | {"url"}]
-    env: dict[str, Any] = {
-        "Decimal": Decimal,
-        "UTC": UTC,
-        "fromisoformat": datetime.fromisoformat,
-        "NormalizedRecord": NormalizedRecord,
-        "ACCEPTED": tuple(accepted),
-        "ID": ID_COLUMN,
-        "MOD_TS": MOD_TS_COLUMN,
-    }
-    body = [
-        "def fast(raw):",
-        "  if type(raw) is not dict:",
-        "    return None",
-        "  keys = raw.keys()",
-        "  if not any(keys == a for a in ACCEPTED):",
-        "    return None",
-        "  row = {}",
-        "  try:",
-    ]
-    for i, field in enumerate(schema.fields):
-        env[f"k{i}"] = field.name
-        env[f"c{i}"] = sql_identifier(field.name)
-        env[f"d{i}"] = sql_identifier(f"{relation_base(field.name)}_key")
-        env[f"fn{i}"] = to_date if field.type is FieldType.DATE else to_json_text
-        body += ["    " + line for line in _fast_lines(i, field, options)]
-    body += [
-        "  except Exception:",  # the plan reproduces the failure with its reason
-        "    return None",
-        "  rid = row[ID]; ts = row[MOD_TS]",
-        "  if type(rid) is not int or ts is None:",
-        "    return None",
-        "  return NormalizedRecord(rid, ts, row, None)",
-    ]
-    exec(compile("\n".join(body), f"<normalizer {schema.entity!r}>", "exec"), env)  # noqa: S102
-    fast: _FastPath = env["fast"]
-    return fast
-
-
-@dataclass(frozen=True, slots=True)
-class NormalizeOptions:
-    """How to read values the API leaves ambiguous."""
-
-    #: Time zone for timestamps without an offset; ``None`` rejects them (the API always sends one).
-    default_tz: tzinfo | None = None
-    #: Fields whose value must not be negative (quantities).
-    non_negative_suffixes: tuple[str, ...] = ("_qty",)
 
 
 class RecordNormalizer:
@@ -380,7 +117,7 @@ class RecordNormalizer:
             if f.type in (FieldType.DECIMAL, FieldType.INTEGER)
             and f.name.endswith(self.options.non_negative_suffixes)
         )
-        self._fast = _compile_fast_path(schema, self.options)
+        self._fast = compile_fast_path(schema, self.options)
         self._page_decoder = compile_page_decoder(schema, self.options)
 
     def _step_for(self, field: SourceField) -> _Step:
@@ -472,7 +209,7 @@ class RecordNormalizer:
                 continue
             try:
                 step(value, row)
-            except _Invalid as invalid:
+            except InvalidValue as invalid:
                 problems.append(FieldProblem(name, invalid.code, invalid.message))
         for name in self._mandatory:
             if raw.get(name) is None and not any(p.field == name for p in problems):

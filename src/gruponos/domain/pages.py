@@ -4,7 +4,7 @@ A source may hand a page's ``results`` array over as the JSON text it received
 (:class:`JsonRecords`) instead of Python dicts. For such a page, a decoder generated from the
 schema (:func:`compile_page_decoder`) checks every record's shape and value types in C (msgspec
 typed decoding into structs: no dict per record, no string for the relations' ``url``), and a
-generated converter builds the :class:`~gruponos.domain.normalize.NormalizedRecord` rows.
+generated converter builds the :class:`~gruponos.domain.records.NormalizedRecord` rows.
 
 It accepts exactly what the normalizer's fast path accepts, and gives the same rows. Anything
 else on the page (a record with an unknown or a missing field, a value of another type, a text too
@@ -19,16 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, overload
+from typing import Annotated, Any, overload
 
 import msgspec
 
 from gruponos.domain.errors import RecordRejected
 from gruponos.domain.naming import sql_identifier
+from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord, NormalizeOptions
 from gruponos.domain.schema import EntitySchema, FieldType, SourceField, relation_base
-
-if TYPE_CHECKING:
-    from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions
+from gruponos.domain.values import to_date, to_json_text
 
 
 class JsonRecords(Sequence[Mapping[str, Any]]):
@@ -95,7 +94,7 @@ class _GiveUp(Exception):  # noqa: N818 - control flow: the page goes record by 
     """A value the converter does not take as is."""
 
 
-PageDecoder = Callable[[bytes], "list[NormalizedRecord | RecordRejected] | None"]
+PageDecoder = Callable[[bytes], list[NormalizedRecord | RecordRejected] | None]
 
 
 def _record_by_record(raw: bytes) -> None:
@@ -176,14 +175,6 @@ def _convert_lines(i: int, field: SourceField, non_negative: bool) -> list[str]:
 def compile_page_decoder(schema: EntitySchema, options: NormalizeOptions) -> PageDecoder:
     """A function ``raw JSON array -> outcomes`` for ``schema``, or ``None`` to go record by
     record. Field and column names are passed in as values, never pasted into generated code."""
-    from gruponos.domain.normalize import (  # noqa: PLC0415 - normalize imports this module
-        ID_COLUMN,
-        MOD_TS_COLUMN,
-        NormalizedRecord,
-        to_date,
-        to_json_text,
-    )
-
     names = {f.name for f in schema.fields}
     members: list[tuple[Any, ...]] = []
     rename: dict[str, str] = {}

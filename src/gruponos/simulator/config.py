@@ -77,9 +77,7 @@ class SimulatorConfig:
     describe_required: str = "letters"
     # entity -> field -> spec members that describe reports instead of the catalog's (e.g. a
     # max_length shorter than the data, as a misconfigured instance would report)
-    describe_overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
-        default_factory=dict
-    )
+    describe_overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     def records_of(self, entity: str) -> int:
         return self.entity_records.get(entity, self.records)

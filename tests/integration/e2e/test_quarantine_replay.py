@@ -15,8 +15,8 @@ from typing import Any
 from click.testing import CliRunner, Result
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.entrypoints.cli.main import main
 from gruponos.adapters.sql import open_sql_backend
+from gruponos.entrypoints.cli.main import main
 from gruponos.simulator.config import SimulatorConfig
 from gruponos.simulator.server import WmsSimulator
 from gruponos.simulator.testing import DEFAULT_AUTH, read_all, running

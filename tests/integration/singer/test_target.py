@@ -22,8 +22,8 @@ from gruponos.adapters.singer.target import SingerTarget, TargetReport
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
 from gruponos.adapters.wms_http import HttpxWmsSource
 from gruponos.application.errors import SinkError
+from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.errors import DomainError
-from gruponos.domain.sync import Batch, WriteOutcome
 from gruponos.simulator import SimulatorConfig, WmsSimulator
 
 ENTITIES = ["order_hdr", "allocation"]

@@ -15,8 +15,8 @@ from returns.io import IOResult, IOSuccess
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import SqlBackend, ddl, open_sql_backend
+from gruponos.domain.checkpoints import StateKey
 from gruponos.domain.schema import FieldType, SourceField
-from gruponos.domain.sync import StateKey
 from support.oracle_fake import FakeOracle, oracle_dialect
 from support.sqlsink import pg_schema, schema
 

@@ -17,7 +17,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
 from gruponos.adapters.sql.ddl import TableSpec
-from gruponos.domain.sync import Batch, WriteOutcome
+from gruponos.domain.batches import Batch, WriteOutcome
 from support.sqlsink import T0, BackendFactory, pg_schema, query, record, schema
 
 _entities = itertools.count()

@@ -8,10 +8,11 @@ import pytest
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql.ddl import fit_identifier, quote
+from gruponos.domain.batches import Batch, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
 from gruponos.domain.naming import sql_identifier, table_identifier
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import FieldType, SourceField, build_schema
-from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
 from support.sqlsink import T0, BackendFactory, query
 
 HOSTILE_ENTITY = 'x"; DROP TABLE "GNOS_STATE"; --'

@@ -16,7 +16,7 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.state import FileStateStore, take_file_lock
 from gruponos.application.errors import StateError
 from gruponos.application.ports import StateStore
-from gruponos.domain.sync import StateKey
+from gruponos.domain.checkpoints import StateKey
 from support.sqlsink import BackendFactory
 
 KEY = StateKey("full", "order_hdr")
@@ -25,7 +25,7 @@ _HOLDER = """
 import sys, time
 from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.sql import open_sql_backend
-from gruponos.domain.sync import StateKey
+from gruponos.domain.checkpoints import StateKey
 backend = unsafe_perform_io(open_sql_backend(sys.argv[1]).unwrap())
 lease = backend.state.lock(StateKey("full", "order_hdr"), "holder-process")
 print("locked" if lease else "failed", flush=True)
@@ -85,7 +85,7 @@ def test_lock_released_when_holder_process_is_killed(db_url: str) -> None:
 
 
 def test_file_state_store_lock_and_atomic_save(tmp_path: Path) -> None:
-    from gruponos.domain.sync import Checkpoint, SyncMode  # noqa: PLC0415
+    from gruponos.domain.checkpoints import Checkpoint, SyncMode  # noqa: PLC0415
 
     path = tmp_path / "state" / "gruponos-state.json"
     store, other = FileStateStore(path), FileStateStore(path)
@@ -118,7 +118,8 @@ def test_sqlite_syncs_leave_no_lock_file_beside_the_database(tmp_path: Path) -> 
     from gruponos.adapters.memory import InMemoryWms, ManualClock  # noqa: PLC0415
     from gruponos.adapters.sql import open_sql_backend  # noqa: PLC0415
     from gruponos.application.sync import SyncEntities, SyncOptions  # noqa: PLC0415
-    from gruponos.domain.sync import RunStatus, SyncMode  # noqa: PLC0415
+    from gruponos.domain.checkpoints import SyncMode  # noqa: PLC0415
+    from gruponos.domain.runs import RunStatus  # noqa: PLC0415
     from support.records import allocation, allocation_schema  # noqa: PLC0415
 
     wms = InMemoryWms({"allocation": allocation_schema()}, page_size=3)

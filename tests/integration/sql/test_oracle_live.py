@@ -30,9 +30,10 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.batches import Batch, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import FieldType, SourceField
-from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
 from support.sqlsink import T0, FailingConnection, record, schema
 
 ORACLE_DSN = os.getenv("GRUPONOS_TEST_ORACLE_DSN")
@@ -294,7 +295,7 @@ _HOLDER = """
 import sys, time
 from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.sql import open_sql_backend
-from gruponos.domain.sync import StateKey
+from gruponos.domain.checkpoints import StateKey
 backend = unsafe_perform_io(open_sql_backend(sys.argv[1]).unwrap())
 lease = unsafe_perform_io(backend.state.lock(StateKey("full", sys.argv[2]), "holder").unwrap())
 print("locked", flush=True)

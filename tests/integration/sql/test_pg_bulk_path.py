@@ -29,9 +29,10 @@ from gruponos.adapters.sql.dialect import PreparedRow, UpsertResult
 from gruponos.adapters.sql.postgres import PostgresDialect, stage_name
 from gruponos.adapters.sql.rows import BatchMeta
 from gruponos.application.errors import SinkError
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.batches import Batch, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import EntitySchema, FieldType, SourceField, build_schema
-from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
 from support.sqlsink import T0, FailingConnection, pg_schema, query
 
 pytestmark = pytest.mark.postgres

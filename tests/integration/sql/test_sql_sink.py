@@ -10,19 +10,10 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.ports import RecordSink, RunHistory, StateStore
+from gruponos.domain.batches import Batch, Rejected, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
+from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
 from gruponos.domain.schema import FieldType, SourceField
-from gruponos.domain.sync import (
-    Batch,
-    Checkpoint,
-    EntityReport,
-    Position,
-    Rejected,
-    RunStatus,
-    StateKey,
-    SyncMode,
-    SyncReport,
-    WriteOutcome,
-)
 from support.sqlsink import T0, BackendFactory, query, record, schema
 
 KEY = StateKey("incremental", "order_hdr")

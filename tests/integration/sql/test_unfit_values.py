@@ -13,8 +13,8 @@ from returns.io import IOSuccess
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import SqlBackend
-from gruponos.domain.normalize import NormalizedRecord
-from gruponos.domain.sync import Batch, WriteOutcome
+from gruponos.domain.batches import Batch, WriteOutcome
+from gruponos.domain.records import NormalizedRecord
 from support.oracle_fake import FakeOracle, oracle_dialect
 from support.sqlsink import T0, BackendFactory, record, schema
 

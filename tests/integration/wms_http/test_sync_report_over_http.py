@@ -25,7 +25,8 @@ from gruponos.adapters.memory import (
 from gruponos.adapters.memory.sink import InMemorySinkState
 from gruponos.adapters.wms_http import BasicAuthConfig, HttpxWmsSource, PageMode, WmsClientConfig
 from gruponos.application.sync import SOURCE_CHANGED, SyncEntities, SyncOptions
-from gruponos.domain.sync import EntityReport, SyncMode, SyncReport
+from gruponos.domain.checkpoints import SyncMode
+from gruponos.domain.runs import EntityReport, SyncReport
 from gruponos.simulator import FaultKind, SimulatorConfig, WmsSimulator
 
 ENTITY = "allocation"

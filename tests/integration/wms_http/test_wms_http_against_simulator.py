@@ -29,7 +29,7 @@ from gruponos.adapters.wms_http import (
 )
 from gruponos.application.errors import WmsError
 from gruponos.application.prefetch import Ended, Merged
-from gruponos.domain.sync import FullWindow, IncrementalWindow, ReadWindow, split_ids
+from gruponos.domain.checkpoints import FullWindow, IncrementalWindow, ReadWindow, split_ids
 from gruponos.simulator import FaultKind, SimulatorConfig, WmsSimulator
 
 ENTITY = "allocation"

@@ -6,7 +6,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.memory import InMemoryWms
 from gruponos.application.sync import SyncOptions
-from gruponos.domain.sync import SyncMode
+from gruponos.domain.checkpoints import SyncMode
 from support.fakes import world
 from support.records import allocation, allocation_schema
 

@@ -13,8 +13,9 @@ from gruponos.application.errors import SyncError
 from gruponos.application.lifecycle import StopSignal
 from gruponos.application.ports import SyncEvent
 from gruponos.application.sync import SyncOptions
+from gruponos.domain.checkpoints import StateKey, SyncMode
+from gruponos.domain.runs import RunStatus, SyncReport
 from gruponos.domain.schema import build_schema
-from gruponos.domain.sync import RunStatus, StateKey, SyncMode, SyncReport
 from support.fakes import RecordingObserver, World, world
 from support.records import ALLOCATION_FIELDS, allocation
 

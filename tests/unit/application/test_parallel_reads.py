@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gruponos.application.prefetch import Ended, Merged
-from gruponos.domain.sync import Checkpoint, FullWindow, Position, SyncMode, split_ids
+from gruponos.domain.checkpoints import Checkpoint, FullWindow, Position, SyncMode, split_ids
 
 
 def _holder(window: FullWindow, rid: int) -> bool:

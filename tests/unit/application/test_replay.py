@@ -10,10 +10,10 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.memory import InMemoryDatabase, InMemoryQuarantine, InMemorySink, InMemoryWms
 from gruponos.application.replay import ReplayQuarantine
+from gruponos.domain.batches import Batch, Rejected
 from gruponos.domain.normalize import RecordNormalizer
 from gruponos.domain.quarantine import QuarantineKind, ReplayReport
 from gruponos.domain.schema import FieldType, SourceField, build_schema
-from gruponos.domain.sync import Batch, Rejected
 from support.records import ALLOCATION_FIELDS, allocation, allocation_schema
 
 OLD_TS = "2020-11-20T11:00:00+00:00"

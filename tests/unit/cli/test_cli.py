@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from gruponos.entrypoints.cli import config_doc
-from gruponos.entrypoints.cli.main import main
 from gruponos.adapters.progress import RichProgressObserver
 from gruponos.application.ports import SyncEvent
+from gruponos.entrypoints.cli import config_doc
+from gruponos.entrypoints.cli.main import main
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 WMS = {

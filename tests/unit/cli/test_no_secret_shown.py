@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gruponos.adapters.urls import redact
 from gruponos.entrypoints.cli import config_doc
 from gruponos.entrypoints.cli.main import main
-from gruponos.adapters.urls import redact
 
 PASSWORD = "S3cret-Pa55"
 WITH_PASSWORD = f"http://etl:{PASSWORD}@wms.example.invalid:1/prod"

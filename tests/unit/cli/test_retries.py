@@ -13,7 +13,8 @@ from gruponos.adapters.memory import InMemoryWms
 from gruponos.api import run_with_retries
 from gruponos.application.errors import SyncError
 from gruponos.application.sync import SyncOptions
-from gruponos.domain.sync import RunStatus, SyncMode, SyncReport
+from gruponos.domain.checkpoints import SyncMode
+from gruponos.domain.runs import RunStatus, SyncReport
 from support.fakes import World, world
 from support.records import allocation, allocation_schema
 

@@ -23,8 +23,8 @@ from gruponos.adapters.singer.messages import (
 )
 from gruponos.adapters.singer.stream_plan import key_hash, plan_stream
 from gruponos.adapters.state.meltano import MeltanoStateStore
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
 from gruponos.domain.schema import ColumnType, FieldType
-from gruponos.domain.sync import Checkpoint, Position, StateKey, SyncMode
 
 
 def test_messages_round_trip_and_decode_by_type() -> None:

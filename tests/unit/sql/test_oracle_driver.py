@@ -16,16 +16,10 @@ from returns.io import IOFailure, IOSuccess
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import SqlBackend
-from gruponos.domain.normalize import NormalizedRecord, Row
+from gruponos.domain.batches import Batch, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
+from gruponos.domain.records import NormalizedRecord, Row
 from gruponos.domain.schema import FieldType, SourceField, build_schema
-from gruponos.domain.sync import (
-    Batch,
-    Checkpoint,
-    Position,
-    StateKey,
-    SyncMode,
-    WriteOutcome,
-)
 from support.oracle_fake import FakeOracle, RecordingConnection, oracle_dialect
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -18,9 +18,10 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.sql import SqlBackend
 from gruponos.adapters.sql.oracle import OracleDialect
 from gruponos.adapters.sql.oracle_errors import BatchErrorAction, batch_error_action, ora_code
-from gruponos.domain.normalize import NormalizedRecord, Row
+from gruponos.domain.batches import Batch, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
+from gruponos.domain.records import NormalizedRecord, Row
 from gruponos.domain.schema import EntitySchema, FieldType, SourceField, build_schema
-from gruponos.domain.sync import Batch, Checkpoint, Position, StateKey, SyncMode, WriteOutcome
 from support.oracle_fake import (
     Column,
     FakeOracle,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gruponos.adapters.sql import ddl
 from gruponos.adapters.sql.pgcopy import EPOCH, copy_layout, copy_text, epoch_micros
 from gruponos.adapters.sql.rows import BatchMeta
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import FieldType, SourceField, build_schema
 
 SCHEMA = build_schema(

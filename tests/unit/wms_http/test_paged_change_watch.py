@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from gruponos.adapters.wms_http import PageMode
-from gruponos.domain.sync import FullWindow
+from gruponos.domain.checkpoints import FullWindow
 from unit.wms_http.test_wms_source_mock import (
     ROOT,
     ScriptedWms,

@@ -30,7 +30,7 @@ from gruponos.adapters.wms_http import (
 from gruponos.adapters.wms_http.auth import TokenProvider
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import Page
-from gruponos.domain.sync import FullWindow, IncrementalWindow, ReadWindow
+from gruponos.domain.checkpoints import FullWindow, IncrementalWindow, ReadWindow
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from gruponos.adapters.wms_http.urls import (
     same_origin,
     window_params,
 )
-from gruponos.domain.sync import FullWindow, IncrementalWindow
+from gruponos.domain.checkpoints import FullWindow, IncrementalWindow
 
 ROOT = "https://ta3.wms.ocs.oraclecloud.com/prod/wms/lgfapi/v10/"
 

@@ -15,9 +15,11 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from gruponos.adapters.memory.state import take_lock
 from gruponos.application.errors import SinkError, StateError
 from gruponos.application.ports import Lease
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.batches import Batch, Rejected, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, StateKey
+from gruponos.domain.records import NormalizedRecord
+from gruponos.domain.runs import SyncReport
 from gruponos.domain.schema import EntitySchema
-from gruponos.domain.sync import Batch, Checkpoint, Rejected, StateKey, SyncReport, WriteOutcome
 
 
 @dataclass

@@ -8,7 +8,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
-from gruponos.domain.sync import Checkpoint, StateKey
+from gruponos.domain.checkpoints import Checkpoint, StateKey
 
 
 @dataclass

@@ -16,8 +16,8 @@ from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import Answer, Page
+from gruponos.domain.checkpoints import FullWindow, IncrementalWindow, Position, ReadWindow
 from gruponos.domain.schema import EntitySchema
-from gruponos.domain.sync import FullWindow, IncrementalWindow, Position, ReadWindow
 
 Hook = Callable[["InMemoryWms", str, int], None]
 

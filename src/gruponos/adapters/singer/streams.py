@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import PRIMARY_KEY, REPLICATION_KEY, Column, ColumnType, EntitySchema
 
 JSON_MEDIA_TYPE = "application/json"

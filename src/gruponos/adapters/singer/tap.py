@@ -40,9 +40,7 @@ from gruponos.adapters.singer.streams import (
 from gruponos.adapters.singer.streams import stream_json_schema as json_schema_of
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import WmsSource
-from gruponos.domain.normalize import RecordNormalizer
-from gruponos.domain.schema import PRIMARY_KEY, REPLICATION_KEY, EntitySchema
-from gruponos.domain.sync import (
+from gruponos.domain.checkpoints import (
     Checkpoint,
     FullWindow,
     IncrementalWindow,
@@ -51,6 +49,8 @@ from gruponos.domain.sync import (
     SyncMode,
     incremental_window,
 )
+from gruponos.domain.normalize import RecordNormalizer
+from gruponos.domain.schema import PRIMARY_KEY, REPLICATION_KEY, EntitySchema
 
 log = structlog.get_logger("gruponos.tap")
 

@@ -47,9 +47,10 @@ from gruponos.adapters.singer.stream_plan import StreamPlan, plan_stream
 from gruponos.adapters.singer.streams import QUARANTINE_STREAM
 from gruponos.application.errors import SinkError
 from gruponos.application.ports import RecordSink
+from gruponos.domain.batches import Batch, Rejected
 from gruponos.domain.errors import DomainError
-from gruponos.domain.normalize import NormalizedRecord, NormalizeOptions, RecordNormalizer
-from gruponos.domain.sync import Batch, Rejected
+from gruponos.domain.normalize import RecordNormalizer
+from gruponos.domain.records import NormalizedRecord, NormalizeOptions
 
 log = structlog.get_logger("gruponos.target")
 

@@ -38,10 +38,10 @@ from gruponos.adapters.sql.dialect import (
 from gruponos.adapters.sql.rows import BatchMeta, extra_json, int_text, to_json, value_rows
 from gruponos.adapters.sql.state import list_quarantine, save_checkpoint
 from gruponos.application.errors import SinkError
+from gruponos.domain.batches import Batch, Rejected, WriteOutcome
 from gruponos.domain.errors import DomainError
-from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
+from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType, EntitySchema
-from gruponos.domain.sync import Batch, Rejected, WriteOutcome
 
 T = TypeVar("T")
 E = TypeVar("E", bound=DomainError)

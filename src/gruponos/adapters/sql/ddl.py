@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gruponos.domain.naming import table_identifier
-from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN
+from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN
 from gruponos.domain.schema import Column, ColumnType, EntitySchema
 
 if TYPE_CHECKING:

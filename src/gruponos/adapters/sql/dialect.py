@@ -24,7 +24,7 @@ from gruponos.adapters.sql.ddl import DELETED_AT, SEEN_GEN, TableSpec, quote
 from gruponos.adapters.sql.rows import USUAL_TYPE, int_text
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
-from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
+from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:

@@ -11,8 +11,9 @@ from returns.io import IOResult
 
 from gruponos.adapters.sql.ddl import RUNS_TABLE
 from gruponos.application.errors import SinkError
+from gruponos.domain.checkpoints import Checkpoint, SyncMode
+from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
 from gruponos.domain.schema import ColumnType
-from gruponos.domain.sync import Checkpoint, EntityReport, RunStatus, SyncMode, SyncReport
 
 if TYPE_CHECKING:
     from gruponos.adapters.sql.core import SqlDatabase

@@ -49,7 +49,7 @@ from gruponos.adapters.sql.oracle_errors import (
 )
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
-from gruponos.domain.normalize import ID_COLUMN, MOD_TS_COLUMN
+from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:

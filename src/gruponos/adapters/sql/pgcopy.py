@@ -32,7 +32,7 @@ from typing import Any
 from gruponos.adapters.sql.ddl import TableSpec
 from gruponos.adapters.sql.dialect import all_instants
 from gruponos.adapters.sql.rows import USUAL_TYPE, BatchMeta, extra_json, value_rows
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
 NULL = "\\N"
@@ -64,7 +64,9 @@ def checked_column(kind: type, column: Sequence[Any]) -> Sequence[Any] | None:
         numbers = list(filter(None, column)) if has_null else column
         if numbers and (min(numbers) < _INT64[0] or max(numbers) > _INT64[1]):
             return None
-    elif (kind is Decimal and not all(map(Decimal.is_finite, filter(None, column)))) or (kind is datetime and not all_instants(column)):
+    elif (kind is Decimal and not all(map(Decimal.is_finite, filter(None, column)))) or (
+        kind is datetime and not all_instants(column)
+    ):
         return None
     return column
 

@@ -39,7 +39,7 @@ from gruponos.adapters.sql.pgcopy import copy_text, epoch_sql
 from gruponos.adapters.sql.rows import BatchMeta
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
-from gruponos.domain.normalize import ID_COLUMN, NormalizedRecord
+from gruponos.domain.records import ID_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from gruponos.domain.normalize import NormalizedRecord
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
 #: The one Python type each column type holds when normalization produced it.

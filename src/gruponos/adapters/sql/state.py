@@ -15,8 +15,8 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from gruponos.adapters.sql.ddl import QUARANTINE_TABLE, STATE_TABLE
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
+from gruponos.domain.checkpoints import Checkpoint, StateKey
 from gruponos.domain.schema import ColumnType
-from gruponos.domain.sync import Checkpoint, StateKey
 
 if TYPE_CHECKING:
     from gruponos.adapters.sql.core import SqlDatabase

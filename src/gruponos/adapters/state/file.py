@@ -23,7 +23,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
-from gruponos.domain.sync import Checkpoint, StateKey
+from gruponos.domain.checkpoints import Checkpoint, StateKey
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _LOCK_ATTEMPTS = 20

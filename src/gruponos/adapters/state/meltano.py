@@ -34,8 +34,8 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from gruponos.adapters.state.file import lock_file_name, take_file_lock
 from gruponos.application.errors import StateError
 from gruponos.application.ports import Lease
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
 from gruponos.domain.schema import REPLICATION_KEY
-from gruponos.domain.sync import Checkpoint, Position, StateKey, SyncMode
 
 if TYPE_CHECKING:
     from gruponos.settings import Settings

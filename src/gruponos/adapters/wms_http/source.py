@@ -40,9 +40,9 @@ from gruponos.adapters.wms_http.urls import (
 )
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import Answer, Page
+from gruponos.domain.checkpoints import FullWindow, Position, ReadWindow
 from gruponos.domain.pages import JsonRecords
 from gruponos.domain.schema import EntitySchema, schema_from_describe
-from gruponos.domain.sync import FullWindow, Position, ReadWindow
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from gruponos.adapters.wms_http.config import PageMode
-from gruponos.domain.sync import IncrementalWindow, ReadWindow
+from gruponos.domain.checkpoints import IncrementalWindow, ReadWindow
 
 _ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 #: Query parameters whose values are never logged or put into errors.

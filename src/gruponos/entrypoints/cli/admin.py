@@ -10,10 +10,10 @@ from returns.io import IOResult
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
+from gruponos.domain.checkpoints import StateKey
+from gruponos.domain.errors import DomainError
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_report, print_table
-from gruponos.domain.errors import DomainError
-from gruponos.domain.sync import StateKey
 
 T = TypeVar("T")
 

@@ -17,7 +17,9 @@ from pydantic_core import PydanticUndefined
 
 from gruponos.settings import ENV_PREFIX, Settings
 
-BEGIN = "<!-- BEGIN GENERATED: python -m gruponos.entrypoints.cli.config_doc docs/configuration.md -->"
+BEGIN = (
+    "<!-- BEGIN GENERATED: python -m gruponos.entrypoints.cli.config_doc docs/configuration.md -->"
+)
 END = "<!-- END GENERATED -->"
 
 #: Meanings of the settings whose models carry no description (descriptions win when present).

@@ -11,9 +11,9 @@ from returns.io import IOResult
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
+from gruponos.domain.errors import DomainError
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_table
-from gruponos.domain.errors import DomainError
 
 if TYPE_CHECKING:
     from gruponos.container import Container

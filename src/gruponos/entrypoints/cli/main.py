@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from gruponos.__about__ import __version__
+from gruponos.adapters.runtime import tune_allocator
 from gruponos.entrypoints.cli.admin import runs, state, tables
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
 from gruponos.entrypoints.cli.demo import demo
@@ -19,7 +20,6 @@ from gruponos.entrypoints.cli.health import health
 from gruponos.entrypoints.cli.quarantine import quarantine
 from gruponos.entrypoints.cli.sync_cmd import list_pipelines, run, sync
 from gruponos.entrypoints.cli.verify import verify
-from gruponos.adapters.runtime import tune_allocator
 from gruponos.simulator.cli import simulator
 
 _PATH = click.Path(path_type=Path)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from gruponos.domain.sync import SyncReport
+    from gruponos.domain.runs import SyncReport
 
 _STYLE = {"succeeded": "green", "failed": "red", "rejected": "yellow", "running": "cyan"}
 

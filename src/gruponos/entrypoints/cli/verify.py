@@ -18,12 +18,12 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
-from gruponos.entrypoints.cli.render import print_json, print_table
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import RecordSink, WmsSource
+from gruponos.domain.checkpoints import FullWindow
 from gruponos.domain.errors import DomainError
-from gruponos.domain.sync import FullWindow
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
+from gruponos.entrypoints.cli.render import print_json, print_table
 
 _SHOWN_IDS = 10
 
