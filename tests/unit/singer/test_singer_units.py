@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 from returns.unsafe import unsafe_perform_io
 
@@ -25,6 +23,7 @@ from gruponos.adapters.singer.stream_plan import key_hash, plan_stream
 from gruponos.adapters.state.meltano import MeltanoStateStore
 from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
 from gruponos.domain.schema import ColumnType, FieldType
+from support.meltano_fake import FakeMeltano
 
 
 def test_messages_round_trip_and_decode_by_type() -> None:
@@ -116,36 +115,6 @@ def test_foreign_keys_become_a_stable_hash_and_the_clock_fills_mod_ts() -> None:
 def test_plan_refuses_unknown_keys() -> None:
     failure = plan_stream("s", {"properties": {"a": {"type": "string"}}}, ["b"]).failure()
     assert failure.code == "singer.bad_key"
-
-
-class FakeMeltano:
-    """``meltano state get/set/merge`` over a dict, recording every call."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, dict[str, Any]] = {}
-        self.calls: list[list[str]] = []
-
-    def __call__(self, argv: Sequence[str], cwd: Path) -> tuple[int, str, str]:
-        args = list(argv)
-        self.calls.append(args)
-        verb = args[args.index("state") + 1]
-        if verb == "get":
-            return 0, orjson.dumps(self.states.get(args[-1], {})).decode() + "\n", ""
-        state_id, body = args[-2], orjson.loads(args[-1])
-        if verb == "set":
-            self.states[state_id] = body
-        elif verb == "merge":
-            merged = self.states.setdefault(state_id, {"singer_state": {}})
-            _merge(body, merged)
-        return 0, "", ""
-
-
-def _merge(src: dict[str, Any], dest: dict[str, Any]) -> None:
-    for key, value in src.items():
-        if isinstance(value, dict):
-            _merge(value, dest.setdefault(key, {}))
-        else:
-            dest[key] = value
 
 
 def test_meltano_store_reads_and_writes_singer_bookmarks(tmp_path: Path) -> None:

@@ -142,6 +142,25 @@ def timestamp_reason(value: datetime) -> str | None:
     return None
 
 
+def value_reason(
+    ctype: ColumnType, value: Any, int_bounds: tuple[int, int] | None = None
+) -> str | None:
+    """Why a column of ``ctype`` cannot hold ``value`` exactly, whatever the database: a type
+    the column does not take, invalid Unicode, a non-finite decimal, an integer beyond
+    ``int_bounds``, a timestamp that is naive or outside years 1-9999 in UTC (``None``: fine)."""
+    if why := type_reason(ctype, value):
+        return why
+    if isinstance(value, str):
+        return "text is not valid Unicode (lone surrogate)" if has_lone_surrogate(value) else None
+    if isinstance(value, Decimal) and not value.is_finite():
+        return f"not a finite decimal: {value}"
+    if ctype is ColumnType.INTEGER and int_bounds and not int_bounds[0] <= value <= int_bounds[1]:
+        return f"integer out of range for a 64-bit column: {show_value(value)}"
+    if isinstance(value, datetime):
+        return timestamp_reason(value)
+    return None
+
+
 def integer_text(value: int | Decimal) -> str:
     """An integer or decimal bound to a text column: its text, as normalization makes it."""
     return int_text(value) if isinstance(value, int) else str(value)
@@ -263,23 +282,9 @@ class Dialect(ABC):
         return None if value is None else str(value)
 
     def unfit_reason(self, ctype: ColumnType, value: Any) -> str | None:
-        """Why ``value`` cannot be bound at all (checked before the database sees it): a type
-        the column does not take, invalid Unicode, a non-finite decimal, an integer beyond
-        :attr:`integer_bounds`, a timestamp that is naive or outside years 1-9999 in UTC."""
-        if why := type_reason(ctype, value):
-            return why
-        if isinstance(value, str):
-            return (
-                "text is not valid Unicode (lone surrogate)" if has_lone_surrogate(value) else None
-            )
-        if isinstance(value, Decimal) and not value.is_finite():
-            return f"not a finite decimal: {value}"
-        bounds = self.integer_bounds
-        if ctype is ColumnType.INTEGER and bounds and not bounds[0] <= value <= bounds[1]:
-            return f"integer out of range for a 64-bit column: {show_value(value)}"
-        if isinstance(value, datetime):
-            return timestamp_reason(value)
-        return None
+        """Why ``value`` cannot be bound at all (checked before the database sees it):
+        :func:`value_reason` within this dialect's :attr:`integer_bounds`."""
+        return value_reason(ctype, value, self.integer_bounds)
 
     def bind_column(
         self, ctype: ColumnType, values: Sequence[Any]

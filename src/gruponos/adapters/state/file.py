@@ -183,5 +183,12 @@ class FileStateStore:
         return self._guard("state.save_failed", work)
 
     def lock(self, key: StateKey, owner: str) -> IOResult[Lease, StateError]:
+        # A first run locks before its first save: the folder may not exist yet.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            context = {"path": str(self.path)}
+            message = f"cannot create the state folder: {exc.strerror}"
+            return IOFailure(StateError("state.lock_failed", message, context))
         lock = self.path.with_name(lock_file_name(self.path.name, key.pipeline, key.entity))
         return take_file_lock(lock, owner)

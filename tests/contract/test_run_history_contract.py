@@ -1,0 +1,57 @@
+"""The ``RunHistory`` contract, once for every adapter: see ``conftest.py``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from returns.io import IOResult, IOSuccess
+from returns.unsafe import unsafe_perform_io
+
+from gruponos.domain.checkpoints import Checkpoint, Position, SyncMode
+from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
+from support.sqlsink import T0
+
+from .conftest import Sinks
+
+
+def ok(result: IOResult[Any, Any]) -> Any:
+    assert isinstance(result, IOSuccess), result
+    return unsafe_perform_io(result.unwrap())
+
+
+def at(second: int) -> Any:
+    return T0 + timedelta(seconds=second)
+
+
+def test_run_history_records_updates_and_lists_newest_first(sinks: Sinks) -> None:
+    sinks.needs("run history")
+    runs = sinks.runs
+    assert ok(runs.get_run("nope")) is None
+    assert ok(runs.list_runs(5)) == ()
+    started = SyncReport("run-a", SyncMode.FULL, at(1))
+    ok(runs.record(started))
+    assert ok(runs.get_run("run-a")) == started
+    entity = EntityReport(
+        "order_hdr",
+        SyncMode.INCREMENTAL,
+        read=7,
+        written=5,
+        stale=1,
+        quarantined=1,
+        pages=2,
+        batches=2,
+        seconds=1.5,
+        status=RunStatus.SUCCEEDED,
+        checkpoint=Checkpoint(SyncMode.INCREMENTAL, Position(at(1), 7)),
+    )
+    failed = EntityReport("allocation", SyncMode.FULL, status=RunStatus.FAILED, error="boom")
+    done = started.settled((entity, failed), at(9))
+    ok(runs.record(done))  # the same run again: updated, not added
+    assert ok(runs.get_run("run-a")) == done
+    assert ok(runs.list_runs(5)) == (done,)
+    ok(runs.record(SyncReport("run-b", SyncMode.INCREMENTAL, at(5))))
+    ok(runs.record(SyncReport("run-c", SyncMode.INCREMENTAL, at(5), status=RunStatus.FAILED)))
+    # newest first; among equal starts, the greater run id first
+    assert [r.run_id for r in ok(runs.list_runs(10))] == ["run-c", "run-b", "run-a"]
+    assert [r.run_id for r in ok(runs.list_runs(2))] == ["run-c", "run-b"]
