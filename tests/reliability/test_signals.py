@@ -135,3 +135,26 @@ def test_a_second_sigterm_aborts_at_once_and_loses_nothing(
         assert again.code == 0, again.output
     problems = check_equal(changing_sim, pg_url, scenario)
     assert not problems, problems
+
+
+def test_a_killed_run_is_found_abandoned_by_the_next_run(
+    pg_url: str, changing_sim: WmsSimulator
+) -> None:
+    scenario = COLLECTOR.scenario("signals")
+    env = env_for(changing_sim, pg_url, GRUPONOS_WMS__PAGE_SIZE=str(PAGE))
+    child = Watched(env, "sync", "full", "--json")
+    assert child.wait_for("sync.batch_written", 2)
+    run_id = json.loads(next(line for line in child.lines if '"run_id"' in line))["run_id"]
+    assert child.kill()
+    scenario.runs += 1
+    scenario.kills += 1
+    assert _history(pg_url, run_id) == "running"  # nobody said anything yet
+
+    quiet(changing_sim)
+    again = run_child(env, "sync", "incremental", "--json")
+    assert again.code == 0, again.output
+    shown = run_child(env, "runs", "show", run_id, "--json")
+    report = shown.json()
+    assert report["status"] == "abandoned", report
+    assert again.json()["run_id"] in report["error"]
+    assert report["finished_at"] is not None

@@ -155,6 +155,11 @@ class RunHistory(Protocol):
 
     def get_run(self, run_id: str) -> IOResult[SyncReport | None, SinkError]: ...
 
+    def running(self) -> IOResult[tuple[SyncReport, ...], SinkError]:
+        """The runs recorded as ``running``: alive, or dead without a word (a later run marks
+        those ``abandoned``)."""
+        ...
+
 
 class QuarantineStore(Protocol):
     """The quarantined records, read back for a replay and released once loaded."""

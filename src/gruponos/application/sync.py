@@ -28,6 +28,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
+from gruponos.application.abandoned import hold_run, mark_abandoned
 from gruponos.application.batches import BatchWriter
 from gruponos.application.errors import PortError, StateError, SyncError
 from gruponos.application.lifecycle import StopSignal
@@ -140,15 +141,21 @@ class SyncEntities:
             run_id=run_id, mode=mode, started_at=self._clock.now(), dry_run=self._options.dry_run
         )
         self._emit("run_started", run_id, data={"mode": mode.value, "entities": list(entities)})
+        alive = None if self._options.dry_run else hold_run(self._state, run_id)
         self._record(report)
+        self._find_abandoned(run_id)
         results: list[EntityReport] = []
-        for entity in entities:
-            if stop.requested:
-                results.append(_not_started(entity, mode, stop))
-                continue
-            results.append(self._sync_entity(run_id, mode, entity, stop))
-            report = replace(report, entities=tuple(results))
-            self._record(report)
+        try:
+            for entity in entities:
+                if stop.requested:
+                    results.append(_not_started(entity, mode, stop))
+                    continue
+                results.append(self._sync_entity(run_id, mode, entity, stop))
+                report = replace(report, entities=tuple(results))
+                self._record(report)
+        finally:
+            if alive is not None:
+                alive.map(lambda lease: lease.release())
         stopped = stop.status if any(e.status.stopped for e in results) else None
         report = report.settled(tuple(results), self._clock.now(), stopped)
         self._record(report)
@@ -375,6 +382,17 @@ class SyncEntities:
         return self._state.save(key, replace(base, position=done.high_water))
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _find_abandoned(self, run_id: str) -> None:
+        """Mark runs found dead (kill -9, a lost machine) ``abandoned``; a warning each."""
+        if self._runs is None or self._options.dry_run:
+            return
+
+        def warn(dead: tuple[str, ...]) -> None:
+            for other in dead:
+                self._emit("warning", run_id, data={"message": f"run {other} was abandoned"})
+
+        mark_abandoned(self._runs, self._state, run_id, self._clock.now()).map(warn)
 
     def _record(self, report: SyncReport) -> None:
         if self._runs is None or self._options.dry_run:

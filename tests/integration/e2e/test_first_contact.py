@@ -58,3 +58,23 @@ def test_a_full_sync_loads_every_record_and_counts_required_nulls(
     assert 0 < nulls["allocation"]["wave_id"] < RECORDS["allocation"]
     assert 0 < nulls["order_hdr"]["ship_via_id"] < RECORDS["order_hdr"]
     assert 0 < nulls["order_dtl"]["batch_number_id"] < RECORDS["order_dtl"]
+
+
+def test_the_report_table_names_the_required_nulls(tmp_path: Path) -> None:
+    config = SimulatorConfig(records=60)
+    with WmsSimulator(config) as sim:
+        env = {
+            "GRUPONOS_WMS__BASE_URL": sim.base_url,
+            "GRUPONOS_WMS__USERNAME": config.username,
+            "GRUPONOS_WMS__PASSWORD": config.password,
+            "GRUPONOS_SINK__URL": f"sqlite:///{tmp_path / 'wms.db'}",
+        }
+        result = CliRunner().invoke(
+            main,
+            ["--env-file", "/nonexistent/.env", "--progress", "never", "sync", "full"],
+            env=env,
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if x.startswith("allocation: data quality"))
+    assert "wave_id" in line

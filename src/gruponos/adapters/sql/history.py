@@ -134,6 +134,21 @@ class SqlRunHistory:
 
         return self.db.run(SinkError, "runs.read_failed", {"run_id": run_id}, work)
 
+    def running(self) -> IOResult[tuple[SyncReport, ...], SinkError]:
+        """Every run recorded as running (alive, or dead without a word: see abandoned)."""
+        d = self.db.dialect
+
+        def work(cur: Any) -> tuple[SyncReport, ...]:
+            self.db.ensure_meta(cur)
+            cur.execute(
+                f'SELECT "REPORT" FROM "{RUNS_TABLE}" WHERE "STATUS" = {d.param(0)}'
+                ' ORDER BY "STARTED_AT"',
+                (RunStatus.RUNNING.value,),
+            )
+            return tuple(self._report(row[0]) for row in cur.fetchall())
+
+        return self.db.run(SinkError, "runs.read_failed", {}, work)
+
     def _report(self, text: Any) -> SyncReport:
         return report_from_json(json.loads(self.db.dialect.from_db_text(text) or "{}"))
 

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
 
     from gruponos.domain.runs import SyncReport
 
-_STYLE = {"succeeded": "green", "failed": "red", "rejected": "yellow", "running": "cyan"}
+_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "rejected": "yellow",
+    "running": "cyan",
+    "queued": "cyan",
+    "interrupted": "yellow",
+    "cancelled": "yellow",
+    "abandoned": "magenta",
+}
 
 
 def stdout_console() -> Console:
@@ -111,3 +120,14 @@ def print_report(report: SyncReport) -> None:
     for e in report.entities:
         if e.error:
             console.print(f"[red]{e.entity}[/]: {escape(redact(e.error))}", highlight=False)
+        for warning in e.warnings:
+            console.print(
+                f"[yellow]{e.entity}[/]: warning: {escape(redact(warning))}", highlight=False
+            )
+        if e.required_nulls:
+            nulls = ", ".join(f"{name} {count:,}" for name, count in e.required_nulls)
+            console.print(
+                f"{e.entity}: data quality: null where describe says required (loaded, "
+                f"counted): {escape(nulls)}",
+                highlight=False,
+            )
