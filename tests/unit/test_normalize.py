@@ -163,3 +163,17 @@ def test_an_instant_before_year_1_in_utc_is_rejected_not_raised(
 ) -> None:
     rejected = normalizer.normalize(allocation(1, create_ts="0001-01-01T00:00:00+02:34")).failure()
     assert [(p.field, p.code) for p in rejected.problems] == [("create_ts", "timestamp")]
+
+
+def test_empty_text_is_null_on_every_road(normalizer: RecordNormalizer) -> None:
+    # One rule on every sink: Oracle cannot store '' apart from NULL, so no sink does.
+    raws = [allocation(1, pick_locn_str="", order_dtl_id={"id": 5, "key": "", "url": ""})]
+    roads = (
+        normalizer.normalize_many(raws),
+        normalizer.normalize_page(JsonRecords(orjson.dumps(raws))),
+        [normalizer.normalize(raws[0]).unwrap()],
+    )
+    for (record,) in roads:
+        assert isinstance(record, NormalizedRecord)
+        assert record.values["PICK_LOCN_STR"] is None
+        assert (record.values["ORDER_DTL_ID"], record.values["ORDER_DTL_KEY"]) == (5, None)

@@ -41,7 +41,7 @@ def _fast_lines(i: int, field: SourceField, options: NormalizeOptions) -> list[s
                 "elif type(v) is dict:",
                 "    r = v.get('id'); s = v.get('key')",
                 "    if (r is None or type(r) is int) and (s is None or type(s) is str):",
-                f"        row[c{i}] = r; row[d{i}] = s",
+                f"        row[c{i}] = r; row[d{i}] = s or None",
                 "    else:",
                 "        return None",
                 "elif type(v) is int:",
@@ -54,7 +54,7 @@ def _fast_lines(i: int, field: SourceField, options: NormalizeOptions) -> list[s
             return [
                 *head,
                 f"elif type(v) is str{bound}:",
-                f"    row[c{i}] = v",
+                f"    row[c{i}] = v or None",  # empty text is NULL (data semantics)
                 "else:",
                 "    return None",
             ]

@@ -78,7 +78,7 @@ def _text_step(column: str, max_length: int | None) -> _Step:
         text = to_text(value)
         if max_length is not None and len(text) > max_length:
             raise InvalidValue("too_long", f"{len(text)} characters, the field allows {max_length}")
-        row[column] = text
+        row[column] = text or None  # empty text is NULL on every sink (data semantics)
 
     return step
 

@@ -138,7 +138,7 @@ def _convert_lines(i: int, field: SourceField, non_negative: bool) -> list[str]:
                 "if v is None or type(v) is int:",
                 f"    x{i} = v; y{i} = None",
                 "else:",
-                f"    x{i} = v.id; y{i} = v.key",
+                f"    x{i} = v.id; y{i} = v.key or None",
             ]
         case FieldType.DECIMAL:
             sign = " or d < 0" if non_negative else ""
@@ -168,6 +168,8 @@ def _convert_lines(i: int, field: SourceField, non_negative: bool) -> list[str]:
             ]
         case FieldType.DATE | FieldType.JSON:
             return [f"v = {v}", f"x{i} = None if v is None else fn{i}(v)"]
+        case FieldType.VARCHAR:
+            return [f"x{i} = {v} or None"]  # empty text is NULL (data semantics)
         case _:
             return [f"x{i} = {v}"]
 

@@ -121,7 +121,7 @@ def split_relation(value: Any) -> tuple[int | None, str | None]:
         key = value.get("key")
         return (
             None if rid is None else to_int(rid),
-            None if key is None else to_text(key),
+            None if key is None else to_text(key) or None,  # empty text is NULL
         )
     if isinstance(value, int) and not isinstance(value, bool):
         return value, None
