@@ -1,6 +1,6 @@
-"""Generate ``src/gruponos/domain/entities.py`` from the observed WMS field catalog.
+"""Generate ``tests/support/entities.py`` from the observed WMS field catalog.
 
-Usage: python scripts/generate_entities.py path/to/wms_fields.json > src/gruponos/domain/entities.py
+Usage: python scripts/generate_entities.py path/to/wms_fields.json > tests/support/entities.py
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """The composition root: settings -> adapters -> use cases (dependency-injector).
 
-Only this module and the entrypoints name concrete adapters. ``Selector`` providers pick the sink
-(``sqlite``/``postgres``/``oracle``, from the sink URL) and the state store (``sink``/``file``/
-``meltano``) from the settings. Production wiring never falls back to a fake: an adapter that is
-not available fails at start-up with a :class:`StartupError` naming the setting.
+Only this module and the entrypoints name concrete adapters. The settings are already validated:
+providers map them onto the adapters' factories without checking them again. The one ``Selector``
+picks the state store (``sink``/``file``/``meltano``); the sink is the SQL backend whatever the
+database (the URL's scheme picks the dialect inside it). Production wiring never falls back to a
+fake: an adapter that cannot be built raises :class:`StartupError` (an exception: the process
+cannot start) naming the setting or the error, and the entrypoint turns it into one line and an
+exit code. Nothing here unwraps a result.
 
 Tests override providers (``container.wms.override(providers.Object(fake))``) rather than
 patching code; entrypoints override ``observer`` (logs, progress bars) and ``dry_run``.
@@ -22,14 +25,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dependency_injector import containers, providers
-from returns.pipeline import is_successful
-from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.clock import SystemClock, new_run_id
-from gruponos.application.errors import ConfigError
+from gruponos.application.errors import ConfigError, StartupError
 from gruponos.application.replay import ReplayQuarantine
 from gruponos.application.sync import SyncEntities, SyncOptions
-from gruponos.domain.errors import DomainError
 from gruponos.domain.records import NormalizeOptions
 from gruponos.settings import Settings, readiness_problems
 
@@ -40,16 +40,10 @@ if TYPE_CHECKING:
     from gruponos.adapters.state.meltano import MeltanoStateStore
     from gruponos.adapters.wms_http import HttpxWmsSource, WmsClientConfig
 
+__all__ = ["Container", "StartupError", "build_container", "sync_options", "wms_client_config"]
+
 #: What ``verify`` reads from the WMS: the key and the replication key only.
 VERIFY_FIELDS = ("id", "mod_ts")
-
-
-class StartupError(Exception):
-    """An adapter could not be built; ``error`` is the typed error for the entrypoint to show."""
-
-    def __init__(self, error: DomainError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def _secret(value: Any) -> str | None:
@@ -57,13 +51,9 @@ def _secret(value: Any) -> str | None:
 
 
 def wms_client_config(settings: Settings) -> WmsClientConfig:
-    """Translate settings into the HTTP client's configuration (or raise ``StartupError``)."""
-    from gruponos.adapters.wms_http import (  # noqa: PLC0415 - the HTTP client, when first used
-        BasicAuthConfig,
-        OAuth2Config,
-        OAuth2Grant,
-        PageMode,
-        WmsClientConfig,
+    """The HTTP client's configuration from the settings (``StartupError`` when incomplete)."""
+    from gruponos.adapters.wms_http.config import (  # noqa: PLC0415 - the HTTP client, when used
+        client_config,
     )
 
     problems = readiness_problems(settings)
@@ -71,38 +61,7 @@ def wms_client_config(settings: Settings) -> WmsClientConfig:
         raise StartupError(
             ConfigError("config.incomplete", "; ".join(problems), {"fields": problems})
         )
-    wms = settings.wms
-    auth: BasicAuthConfig | OAuth2Config
-    if wms.auth == "basic":
-        auth = BasicAuthConfig(wms.username or "", _secret(wms.password) or "")
-    else:
-        auth = OAuth2Config(
-            token_url=wms.oauth2.token_url or "",
-            client_id=wms.oauth2.client_id or "",
-            client_secret=_secret(wms.oauth2.client_secret) or "",
-            grant=OAuth2Grant(wms.oauth2.grant),
-            username=wms.username,
-            password=_secret(wms.password),
-            scope=wms.oauth2.scope,
-        )
-    try:
-        return WmsClientConfig(
-            base_url=wms.base_url or "",
-            auth=auth,
-            page_size=wms.page_size,
-            page_mode=PageMode(wms.page_mode),
-            read_timeout=wms.timeout_seconds,
-            max_attempts=wms.max_attempts,
-            backoff_base=wms.backoff_seconds,
-            backoff_cap=max(wms.backoff_cap_seconds, wms.backoff_seconds),
-            max_concurrency=wms.max_concurrency,
-            verify_tls=wms.verify_tls,
-            extra_filters=wms.filters,
-        )
-    except ValueError as exc:
-        raise StartupError(
-            ConfigError("config.invalid", str(exc), {"fields": [str(exc)]})
-        ) from None
+    return client_config(settings.wms)
 
 
 def _wms_source(
@@ -125,18 +84,15 @@ def _wms_source(
 
 
 def _sql_backend(settings: Settings) -> Iterator[SqlBackend]:
-    from gruponos.adapters.sql import open_sql_backend  # noqa: PLC0415 - loaded when first used
+    from gruponos.adapters.sql import connect_sql_backend  # noqa: PLC0415 - loaded when used
 
-    opened = open_sql_backend(
+    backend = connect_sql_backend(  # raises a StartupError when the database cannot be opened
         settings.sink.url,
         password=_secret(settings.sink.password),
         table_prefix=settings.sink.table_prefix,
         history=settings.sink.history,
         oracle=settings.sink.oracle,
     )
-    if not is_successful(opened):
-        raise StartupError(unsafe_perform_io(opened.failure()))
-    backend = unsafe_perform_io(opened.unwrap())
     try:
         yield backend
     finally:
@@ -159,10 +115,18 @@ def _meltano_state_store(settings: Settings) -> MeltanoStateStore:
     # A function, not the provider's dotted-string form: dependency-injector resolves a string
     # with inspect.stack(), which reads the source of every frame (tens of ms per start-up).
     from gruponos.adapters.state.meltano import (  # noqa: PLC0415 - loaded when configured
-        meltano_state_store,
+        DEFAULT_STATE_ID,
+        MeltanoStateStore,
     )
 
-    return meltano_state_store(settings)
+    state = settings.state
+    return MeltanoStateStore(
+        state.meltano_project_dir,
+        state.meltano_state_id or DEFAULT_STATE_ID,
+        executable=state.meltano_executable,
+        full_pipeline=settings.sync.full_pipeline,
+        incremental_pipeline=settings.sync.incremental_pipeline,
+    )
 
 
 def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
@@ -199,12 +163,8 @@ class Container(containers.DeclarativeContainer):
     probe_wms = providers.Resource(_wms_source, settings, max_attempts=1)
     sql_backend = providers.Resource(_sql_backend, settings)
 
-    sink = providers.Selector(
-        providers.Callable(attrgetter("sink.kind"), settings),
-        sqlite=providers.Callable(attrgetter("sink"), sql_backend),
-        postgres=providers.Callable(attrgetter("sink"), sql_backend),
-        oracle=providers.Callable(attrgetter("sink"), sql_backend),
-    )
+    #: SQLite, PostgreSQL and Oracle alike: the backend's dialect follows the URL's scheme.
+    sink = providers.Callable(attrgetter("sink"), sql_backend)
     state = providers.Selector(
         providers.Callable(attrgetter("state.kind"), settings),
         sink=providers.Callable(attrgetter("state"), sql_backend),
@@ -236,6 +196,7 @@ class Container(containers.DeclarativeContainer):
         batch_size=providers.Callable(attrgetter("sync.batch_size"), settings),
         dry_run=dry_run,
     )
+
 
 
 def build_container(

@@ -1,4 +1,12 @@
-"""The hexagon's rule: domain and application import no adapter, driver, logger, env or clock."""
+"""The floors' rules: imports point inwards only.
+
+- domain and application import no adapter, driver, logger, env or clock;
+- adapters import neither the settings, the container, the public API module nor entrypoints
+  (not even under ``TYPE_CHECKING``): settings compose the adapters' typed configs, never the
+  other way round;
+- only entrypoints import the container (besides the public API module, ``gruponos.api``, and the
+  package's lazy loader, ``gruponos/__init__.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,11 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "gruponos"
 CORE = sorted((SRC / "domain").rglob("*.py")) + sorted((SRC / "application").rglob("*.py"))
+ADAPTERS = sorted((SRC / "adapters").rglob("*.py"))
+ENTRYPOINTS = SRC / "entrypoints"
+#: Besides entrypoints, the modules that may import the composition root.
+CONTAINER_USERS = {SRC / "api.py", SRC / "__init__.py", SRC / "container.py"}
+ABOVE_ADAPTERS = ("gruponos.settings", "gruponos.container", "gruponos.api", "gruponos.entrypoints")
 
 FORBIDDEN_MODULES = (
     "httpx",
@@ -77,6 +90,53 @@ def test_core_module_imports_nothing_impure(path: Path) -> None:
     assert bad == [], f"{path.name} imports {bad}"
     assert _environ_uses(tree) == [], f"{path.name} reads the environment"
     assert _clock_calls(tree) == [], f"{path.name} reads the clock"
+
+
+def _importing(tree: ast.AST, modules: tuple[str, ...]) -> list[str]:
+    return [
+        name
+        for name in _imports(tree)
+        if any(name == m or name.startswith(m + ".") for m in modules)
+    ]
+
+
+def _module(path: Path) -> ast.AST:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def test_there_are_adapters_to_check() -> None:
+    assert len(ADAPTERS) >= 20
+
+
+@pytest.mark.parametrize("path", ADAPTERS, ids=lambda p: str(p.relative_to(SRC)))
+def test_adapter_imports_nothing_above_it(path: Path) -> None:
+    bad = _importing(_module(path), ABOVE_ADAPTERS)
+    assert bad == [], f"{path.relative_to(SRC)} imports {bad}: an arrow pointing back up"
+
+
+def test_only_entrypoints_import_the_container() -> None:
+    importers = [
+        str(path.relative_to(SRC))
+        for path in sorted(SRC.rglob("*.py"))
+        if _importing(_module(path), ("gruponos.container",))
+        and path not in CONTAINER_USERS
+        and ENTRYPOINTS not in path.parents
+    ]
+    assert importers == []
+
+
+def test_the_floor_rules_catch_a_violation() -> None:
+    """An adapter importing settings for a type hint only, or the API, is still caught."""
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gruponos.settings import S\n"
+        "import gruponos.api\nfrom gruponos.entrypoints.cli import main\n"
+        "from gruponos.settings_extra import x\n"
+    )
+    assert sorted(_importing(tree, ABOVE_ADAPTERS)) == [
+        "gruponos.api",
+        "gruponos.entrypoints.cli",
+        "gruponos.settings",
+    ]
 
 
 def test_the_rule_catches_a_violation() -> None:

@@ -7,7 +7,6 @@ import re
 import pytest
 from returns.pipeline import is_successful
 
-from gruponos.domain.catalog import catalog_schema, parse_entity
 from gruponos.domain.naming import MAX_IDENTIFIER_LENGTH, RESERVED_WORDS, sql_identifier
 from gruponos.domain.schema import (
     ColumnType,
@@ -16,6 +15,7 @@ from gruponos.domain.schema import (
     build_schema,
     schema_from_describe,
 )
+from support.catalog import catalog_schema, parse_entity
 from support.records import real_allocation_schema
 
 VALID = re.compile(r"^[A-Z][A-Z0-9_]*$")

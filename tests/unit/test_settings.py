@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 from returns.pipeline import is_successful
 
+from gruponos.domain.naming import DEFAULT_ENTITIES
 from gruponos.entrypoints.cli.main import main
-from gruponos.settings import load_settings, masked
+from gruponos.settings import load_settings, masked, tap_settings, target_settings
 
 SECRETS = {
     "GRUPONOS_WMS__PASSWORD": "wms-pa55-SECRET",
@@ -207,3 +208,78 @@ def test_a_bad_filter_names_where_it_was_set(
     monkeypatch.setenv("GRUPONOS_WMS__FILTERS", '{"ordering": "id"}')
     (field,) = load_settings(env_file=env_file).failure().context["fields"]
     assert "'ordering'" in field and field.endswith("[GRUPONOS_WMS__FILTERS]")
+
+
+def test_a_rule_across_settings_names_where_each_value_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_MODE", "paged")
+    monkeypatch.setenv("GRUPONOS_SYNC__OVERLAP_SECONDS", "0")
+    (line,) = load_settings(env_file=None).failure().context["fields"]
+    assert "loses rows" in line
+    assert line.endswith("[GRUPONOS_WMS__PAGE_MODE, GRUPONOS_SYNC__OVERLAP_SECONDS]")
+
+
+def test_the_tap_config_obeys_the_settings_rules_under_its_own_keys() -> None:
+    error = tap_settings(
+        {
+            "base_url": "https://u:p@wms.example/prod",
+            "username": "u",
+            "password": "tap-SECRET",
+            "page_size": 5000,
+            "entities": "order_hdr,DROP TABLE",
+            "token_url": "not a url",
+            "filters": {"ordering": "-id"},
+            "max_reject_ratio": 2,
+        }
+    ).failure()
+    lines = error.context["fields"]
+    for key in ("base_url", "page_size", "entities", "token_url", "filters", "max_reject_ratio"):
+        assert any(line.startswith(f"{key}: ") for line in lines), (key, lines)
+    assert not any("wms." in line or "GRUPONOS_" in line for line in lines)
+    assert "tap-SECRET" not in error.message
+    assert error.code == "config.invalid"
+
+
+def test_the_tap_config_takes_the_settings_defaults_and_ignores_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRUPONOS_WMS__PAGE_SIZE", "7")
+    tap = tap_settings(
+        {"base_url": "https://wms.example/prod/", "username": "u", "password": "p"}
+    ).unwrap()
+    default = load_settings(env_file=None, wms={"page_size": 1000}).unwrap()
+    assert tap.settings.wms.page_size == 1000
+    assert tap.settings.entities == default.entities == DEFAULT_ENTITIES
+    assert tap.settings.sync == default.sync
+    assert tap.settings.wms.base_url == "https://wms.example/prod"
+    assert tap.sync_mode == "incremental"
+
+
+@pytest.mark.parametrize(
+    ("config", "missing"),
+    [
+        ({}, ["base_url", "username", "password"]),
+        (
+            {"base_url": "https://w.example/p", "auth": "oauth2", "oauth2_grant": "password"},
+            ["token_url", "client_id", "client_secret", "username", "password"],
+        ),
+    ],
+)
+def test_the_tap_config_must_be_complete(config: dict[str, str], missing: list[str]) -> None:
+    lines = tap_settings(config).failure().context["fields"]
+    assert [line.split(":")[0] for line in lines] == missing
+
+
+def test_the_target_config_maps_onto_the_sink_settings() -> None:
+    target = target_settings(
+        {"url": "postgres://etl@db/dwh", "load_method": "append-only", "table_prefix": "x_"}
+    ).unwrap()
+    assert target.settings.sink.kind == "postgres"
+    assert target.settings.sink.history is True
+    assert target.settings.sink.table_prefix == "X_"
+    assert target.load_method == "append-only"
+    lines = target_settings({"url": "mysql://db/x", "batch_size": 0, "nope": 1}).failure()
+    assert [line.split(":")[0] for line in lines.context["fields"]] == ["nope"]
+    lines = target_settings({"url": "mysql://db/x", "batch_size": 0}).failure()
+    assert [line.split(":")[0] for line in lines.context["fields"]] == ["url", "batch_size"]

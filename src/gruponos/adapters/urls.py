@@ -9,10 +9,15 @@ driver's error, a path that was meant as a URL) shows ``user:***@host`` instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
-#: Database URL schemes gruponos knows (``postgres`` is an alias of ``postgresql``).
-SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "oracle")
+#: The one table of database URL schemes: scheme -> the sink it opens (``sqlite``, ``postgres``,
+#: ``oracle``); ``postgres`` and ``postgresql`` are the same sink.
+SQL_SCHEMES: Mapping[str, str] = MappingProxyType(
+    {"sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres", "oracle": "oracle"}
+)
 SQL_URL_FORMS = (
     "sqlite:///path.db, postgresql://user@host:port/db or oracle://user@host:port/service"
 )
@@ -36,6 +41,15 @@ def redact(text: str) -> str:
 def mask_url(url: str) -> str:
     """One URL as it may be shown: its password, if any, replaced by ``***``."""
     return redact(url)
+
+
+def sink_kind(url: str) -> str | None:
+    """The sink a database URL opens (``sqlite``, ``postgres``, ``oracle``), by its scheme.
+
+    >>> sink_kind("postgresql://etl@db/dwh"), sink_kind("mysql://db/x")
+    ('postgres', None)
+    """
+    return SQL_SCHEMES.get(url.partition(":")[0].lower())
 
 
 def sql_url_problem(url: str) -> str | None:

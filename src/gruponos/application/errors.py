@@ -36,3 +36,13 @@ class SyncError(DomainError):
 
 
 PortError = WmsError | SinkError | StateError
+
+
+class StartupError(Exception):
+    """An adapter could not be built, so the process cannot start (a database that does not
+    answer, an incomplete configuration). Raised by the factories the composition root uses;
+    ``error`` is the typed error the entrypoint shows (one line, an exit code)."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message)
+        self.error = error

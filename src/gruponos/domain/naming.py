@@ -11,6 +11,9 @@ is mapped here, deterministically, to an upper-case identifier that
 A clean name (``order_dtl_id``) maps to its upper-case self (``ORDER_DTL_ID``). Anything else is
 rewritten and, when rewriting lost information, given a short stable hash suffix so that two
 different hostile names can never collide.
+
+It also holds the one rule for lgfapi entity names (:func:`is_entity_name`) and the entities
+synced by default (:data:`DEFAULT_ENTITIES`): settings, the Singer tap and the HTTP client use them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import hashlib
 import re
 
 MAX_IDENTIFIER_LENGTH = 120
+#: The entities synced by default, in load order (parents before children).
+DEFAULT_ENTITIES: tuple[str, ...] = ("order_hdr", "order_dtl", "allocation")
+#: lgfapi entity names: lower-case identifiers (what the API lists, and what may reach a URL path).
+ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 #: Columns that gruponos adds to every table start with this prefix; source fields never do.
 METADATA_PREFIX = "GNOS_"
 
@@ -244,3 +251,12 @@ def sql_identifier(name: str) -> str:
 def table_identifier(prefix: str, entity: str) -> str:
     """Table name for an entity: ``WMS_`` + the entity's identifier (``WMS_ORDER_HDR``)."""
     return sql_identifier(f"{prefix}{entity}")
+
+
+def is_entity_name(name: str) -> bool:
+    """True for an lgfapi entity name (``order_dtl``); anything else never reaches a URL or SQL.
+
+    >>> is_entity_name("order_dtl"), is_entity_name("DROP TABLE")
+    (True, False)
+    """
+    return bool(ENTITY_NAME.match(name))

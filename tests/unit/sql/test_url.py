@@ -25,7 +25,7 @@ def test_postgres_password_moves_out_of_the_url() -> None:
     assert parsed.shown == "postgresql://etl:***@db.example:5433/wms?sslmode=require"
     assert "s3cr" not in repr(parsed)
     override = parse_sql_url("postgres://etl:old@h/db", password="new").unwrap()
-    assert (override.scheme, override.password) == ("postgresql", "new")
+    assert (override.scheme, override.password) == ("postgres", "new")  # one sink, two spellings
 
 
 def test_oracle_url() -> None:

@@ -1,28 +1,23 @@
-"""Configuration of ``tap-gruponos`` and ``target-gruponos`` (the ``--config`` JSON files).
+"""The keys of ``tap-gruponos``'s and ``target-gruponos``'s ``--config`` JSON files (Meltano's
+settings of the two plugins): names, types and meanings.
 
-Both are pydantic models: unknown keys are errors (a typo never silently falls back to a default),
-secrets are ``SecretStr`` and every invalid key is reported at once.
+These models only name the keys and their types (an unknown key is an error: a typo never
+silently falls back to a default). The rules and the defaults of the keys that are gruponos
+settings are the settings' own: :func:`gruponos.settings.tap_settings` and
+:func:`gruponos.settings.target_settings` map a config onto them (``None`` here means "gruponos'
+default"). Only the keys the Singer programs alone have (``sync_mode``, ``start_date``,
+``quarantine_file``, ``load_method``) are defined and checked here.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from gruponos.adapters.wms_http import (
-    BasicAuthConfig,
-    OAuth2Config,
-    OAuth2Grant,
-    PageMode,
-    WmsClientConfig,
-)
-from gruponos.domain.catalog import DEFAULT_ENTITIES
-
-_ENTITY = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_DEFAULT = " (default: gruponos')"
 
 
 class _Config(BaseModel):
@@ -33,46 +28,33 @@ class _Config(BaseModel):
 class TapConfig(_Config):
     """``tap-gruponos --config``: the WMS to read and how."""
 
-    base_url: str = Field(description="https://<pod>.wms.ocs.oraclecloud.com/<environment>")
-    auth: Literal["basic", "oauth2"] = "basic"
+    base_url: str | None = Field(
+        None, description="https://<pod>.wms.ocs.oraclecloud.com/<environment> (required)"
+    )
+    auth: Literal["basic", "oauth2"] | None = Field(None, description="basic or oauth2")
     username: str | None = None
     password: SecretStr | None = None
     token_url: str | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
-    oauth2_grant: Literal["client_credentials", "password"] = "client_credentials"
-    scope: str = "urn:resource:fusion:scm:logistics:wms:lgfapi/"
-    entities: tuple[str, ...] = Field(DEFAULT_ENTITIES, min_length=1)
+    oauth2_grant: Literal["client_credentials", "password"] | None = None
+    scope: str | None = Field(None, description="OAuth2 scope" + _DEFAULT)
+    entities: list[str] | str | None = Field(None, description="lgfapi entities" + _DEFAULT)
     sync_mode: Literal["full", "incremental"] = "incremental"
     start_date: datetime | None = Field(
         None, description="incremental: lower bound of mod_ts when there is no bookmark yet"
     )
-    overlap_seconds: float = Field(300.0, ge=0, description="re-read before the bookmark")
-    page_size: int = Field(1000, ge=1, le=1250)
-    page_mode: Literal["sequenced", "paged"] = "sequenced"
-    timeout_seconds: float = Field(120.0, gt=0, le=600)
-    max_attempts: int = Field(6, ge=1, le=20)
-    verify_tls: bool = True
-    filters: dict[str, str] = Field(default_factory=dict)
-    max_reject_ratio: float = Field(0.05, ge=0, le=1)
+    overlap_seconds: float | None = Field(None, description="re-read before the bookmark")
+    page_size: int | None = Field(None, description="records per request, at most 1250")
+    page_mode: Literal["sequenced", "paged"] | None = None
+    timeout_seconds: float | None = None
+    max_attempts: int | None = None
+    verify_tls: bool | None = None
+    filters: dict[str, Any] | None = Field(None, description="extra lgfapi filters")
+    max_reject_ratio: float | None = None
     quarantine_file: Path | None = Field(
         None, description="append rejected records here as JSON lines (they are always logged)"
     )
-
-    @field_validator("entities", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
-
-    @field_validator("entities")
-    @classmethod
-    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [v for v in value if not _ENTITY.match(v)]
-        if bad:
-            raise ValueError(f"not lgfapi entity names: {bad}")
-        return tuple(dict.fromkeys(value))
 
     @field_validator("start_date")
     @classmethod
@@ -81,49 +63,19 @@ class TapConfig(_Config):
             return value.replace(tzinfo=UTC)  # Singer's convention: a bare timestamp is UTC
         return value
 
-    def client_config(self) -> WmsClientConfig:
-        """The HTTP client's configuration; ``ValueError`` naming every bad field."""
-        auth: BasicAuthConfig | OAuth2Config
-        if self.auth == "basic":
-            if not self.username or self.password is None:
-                raise ValueError("basic auth needs 'username' and 'password'")
-            auth = BasicAuthConfig(self.username, self.password)
-        else:
-            if not self.token_url or not self.client_id or self.client_secret is None:
-                raise ValueError("oauth2 needs 'token_url', 'client_id' and 'client_secret'")
-            auth = OAuth2Config(
-                token_url=self.token_url,
-                client_id=self.client_id,
-                client_secret=self.client_secret,
-                grant=OAuth2Grant(self.oauth2_grant),
-                username=self.username,
-                password=self.password,
-                scope=self.scope,
-            )
-        return WmsClientConfig(
-            base_url=self.base_url,
-            auth=auth,
-            page_size=self.page_size,
-            page_mode=PageMode(self.page_mode),
-            read_timeout=self.timeout_seconds,
-            max_attempts=self.max_attempts,
-            verify_tls=self.verify_tls,
-            extra_filters=self.filters,
-        )
-
 
 class TargetConfig(_Config):
     """``target-gruponos --config``: the database and how to load."""
 
-    url: str = Field(
-        "sqlite:///gruponos.db",
+    url: str | None = Field(
+        None,
         description="sqlite:///path.db | postgresql://user@host:port/db | oracle://user@host:port/svc",
     )
     password: SecretStr | None = None
-    table_prefix: str = Field("WMS_", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
+    table_prefix: str | None = None
     load_method: Literal["upsert", "append-only", "overwrite"] = "upsert"
-    batch_size: int = Field(5000, ge=1, le=100_000)
-    max_reject_ratio: float = Field(0.05, ge=0, le=1)
+    batch_size: int | None = None
+    max_reject_ratio: float | None = None
 
 
 def config_problems(error: ValidationError) -> list[str]:

@@ -24,18 +24,20 @@ from gruponos.adapters.sql.history import SqlRunHistory, report_from_json
 from gruponos.adapters.sql.quarantine import SqlQuarantine
 from gruponos.adapters.sql.state import SqlStateStore
 from gruponos.adapters.sql.url import SqlUrl, mask_url, parse_sql_url
-from gruponos.application.errors import SinkError
+from gruponos.application.errors import SinkError, StartupError
 
 if TYPE_CHECKING:
     from gruponos.adapters.oracle_config import OracleSinkSettings
 
 __all__ = [
+    "SinkStartupError",
     "SqlBackend",
     "SqlDatabase",
     "SqlQuarantine",
     "SqlRunHistory",
     "SqlSink",
     "SqlStateStore",
+    "connect_sql_backend",
     "dialect_for",
     "mask_url",
     "open_sql_backend",
@@ -81,7 +83,7 @@ def dialect_for(url: SqlUrl, oracle: OracleSinkSettings | None = None) -> Dialec
         from gruponos.adapters.sql.sqlite import SqliteDialect  # noqa: PLC0415 - lazy driver
 
         return SqliteDialect(url.database)
-    if url.scheme == "postgresql":
+    if url.scheme == "postgres":
         from gruponos.adapters.sql.postgres import PostgresDialect  # noqa: PLC0415 - lazy driver
 
         return PostgresDialect(url.without_password, url.password)
@@ -89,6 +91,14 @@ def dialect_for(url: SqlUrl, oracle: OracleSinkSettings | None = None) -> Dialec
     from gruponos.adapters.sql.oracle_connect import oracle_dsn  # noqa: PLC0415 - lazy driver
 
     return OracleDialect(oracle_dsn(url), user=url.user, password=url.password, settings=oracle)
+
+
+class SinkStartupError(StartupError):
+    """The database cannot be opened; ``error`` is the :class:`SinkError` (no secret in it)."""
+
+    def __init__(self, error: SinkError) -> None:
+        super().__init__(error)
+        self.sink_error = error
 
 
 def open_sql_backend(
@@ -105,15 +115,41 @@ def open_sql_backend(
     ``history`` keeps every version in ``<table>_HIST`` too (insert-if-absent on ``ID, MOD_TS``);
     ``oracle``: how to connect to Oracle beyond the URL (wallet, thick mode, schema ...).
     """
+    try:
+        return IOSuccess(
+            connect_sql_backend(
+                url,
+                password=password,
+                table_prefix=table_prefix,
+                history=history,
+                clock=clock,
+                oracle=oracle,
+            )
+        )
+    except SinkStartupError as exc:
+        return IOFailure(exc.sink_error)
+
+
+def connect_sql_backend(
+    url: str,
+    *,
+    password: str | None = None,
+    table_prefix: str = "WMS_",
+    history: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+    oracle: OracleSinkSettings | None = None,
+) -> SqlBackend:
+    """:func:`open_sql_backend` for a process that cannot start without its database (how the
+    composition root opens it): the backend, or :class:`SinkStartupError`, a ``StartupError``."""
     parsed = parse_sql_url(url, password)
     if isinstance(parsed, Failure):
-        return IOFailure(parsed.failure())
+        raise SinkStartupError(parsed.failure())
     sql_url = parsed.unwrap()
     try:
         dialect = dialect_for(sql_url, oracle)
     except ValueError as exc:  # the query is not shown: it may hold what must not be
         shown = urlsplit(sql_url.shown)._replace(query="").geturl()
-        return IOFailure(SinkError("sink.bad_url", str(exc), {"url": shown}))
+        raise SinkStartupError(SinkError("sink.bad_url", str(exc), {"url": shown})) from None
     try:
         connection = dialect.connect()
     except dialect.driver_errors as exc:
@@ -121,8 +157,8 @@ def open_sql_backend(
         if sql_url.password:
             message = message.replace(sql_url.password, "***")
         code = getattr(exc, "sink_code", "sink.connect_failed")  # connected, but unusable
-        return IOFailure(SinkError(code, message, {"url": sql_url.shown}))
-    backend = SqlBackend(
+        raise SinkStartupError(SinkError(code, message, {"url": sql_url.shown})) from None
+    return SqlBackend(
         dialect,
         connection,
         where=sql_url.shown,
@@ -130,4 +166,3 @@ def open_sql_backend(
         history=history,
         clock=clock,
     )
-    return IOSuccess(backend)

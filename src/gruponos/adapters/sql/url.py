@@ -14,16 +14,17 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from returns.result import Failure, Result, Success
 
-from gruponos.adapters.urls import SQL_SCHEMES, mask_url, sql_url_problem
+from gruponos.adapters.urls import mask_url, sink_kind, sql_url_problem
 from gruponos.application.errors import SinkError
 
-SCHEMES = SQL_SCHEMES
-__all__ = ["SCHEMES", "SqlUrl", "mask_url", "parse_sql_url"]
+__all__ = ["SqlUrl", "mask_url", "parse_sql_url"]
 
 
 @dataclass(frozen=True, slots=True)
 class SqlUrl:
-    """A parsed database URL. ``shown`` is safe to log; ``password`` never appears in it."""
+    """A parsed database URL. ``shown`` is safe to log; ``password`` never appears in it.
+
+    ``scheme`` is the sink the URL opens: ``sqlite``, ``postgres`` or ``oracle``."""
 
     scheme: str
     shown: str
@@ -46,7 +47,7 @@ def parse_sql_url(url: str, password: str | None = None) -> Result[SqlUrl, SinkE
         return Failure(SinkError("sink.bad_url", problem, {"url": shown}))
     parts = urlsplit(url)
     port = parts.port
-    scheme = parts.scheme.lower()
+    scheme = sink_kind(url) or ""  # sql_url_problem made sure the scheme is known
     if scheme == "sqlite":
         return Success(SqlUrl("sqlite", shown, database=unquote(parts.path[1:])))
     user = unquote(parts.username) if parts.username else None
@@ -59,7 +60,7 @@ def parse_sql_url(url: str, password: str | None = None) -> Result[SqlUrl, SinkE
         netloc += f":{port}"
     return Success(
         SqlUrl(
-            "postgresql" if scheme == "postgres" else scheme,
+            scheme,
             shown,
             user=user,
             password=secret,

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -37,10 +37,9 @@ from gruponos.application.ports import Lease
 from gruponos.domain.checkpoints import Checkpoint, Position, StateKey, SyncMode
 from gruponos.domain.schema import REPLICATION_KEY
 
-if TYPE_CHECKING:
-    from gruponos.settings import Settings
-
 FULL_KEY = "gruponos_full"
+#: The state id without ``state.meltano_state_id``: the project's local incremental dev job.
+DEFAULT_STATE_ID = "dev:tap-gruponos-incremental-to-target-gruponos-local"
 #: What runs ``meltano``: argv in, (exit code, stdout, stderr) out. Tests pass a fake.
 Runner = Callable[[Sequence[str], Path], tuple[int, str, str]]
 
@@ -227,19 +226,3 @@ class MeltanoStateStore:
         name = lock_file_name(self.state_id.replace(":", "_"), key.pipeline, key.entity)
         return take_file_lock(folder / name, owner)
 
-
-def meltano_state_store(settings: Settings) -> MeltanoStateStore:
-    """The store as the composition root builds it from :class:`~gruponos.settings.Settings`.
-
-    Without ``state.meltano_state_id`` the id of the project's local incremental job in the
-    ``dev`` environment is used.
-    """
-    state = settings.state
-    state_id = state.meltano_state_id or "dev:tap-gruponos-incremental-to-target-gruponos-local"
-    return MeltanoStateStore(
-        state.meltano_project_dir,
-        state_id,
-        executable=state.meltano_executable,
-        full_pipeline=settings.sync.full_pipeline,
-        incremental_pipeline=settings.sync.incremental_pipeline,
-    )

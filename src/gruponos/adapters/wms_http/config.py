@@ -1,4 +1,8 @@
-"""Configuration of the WMS HTTP client: a frozen, validated value with masked secrets."""
+"""Configuration of the WMS HTTP client: a frozen, validated value with masked secrets.
+
+Its rules are those of the WMS settings (:mod:`gruponos.adapters.wms_settings`), applied by the
+same functions; :func:`client_config` maps validated settings onto it.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,32 @@ from types import MappingProxyType
 import httpx
 from pydantic import SecretStr
 
-MAX_PAGE_SIZE = 1250
-#: Oracle's guidance: fewer than 10 concurrent requests per integration user.
-MAX_CONCURRENCY_LIMIT = 10
-DEFAULT_SCOPE = "urn:resource:fusion:scm:logistics:wms:lgfapi/"
-
-#: Query parameters the client sets itself; extra filters may not override them.
-RESERVED_PARAMS = frozenset(
-    {"page_mode", "page_size", "page", "cursor", "ordering", "fields", "mod_ts__gte", "id__gt"}
+from gruponos.adapters.wms_settings import (
+    DEFAULT_SCOPE,
+    FILTER_KEY,
+    MAX_CONCURRENCY_LIMIT,
+    MAX_PAGE_SIZE,
+    RESERVED_PARAMS,
+    WmsSettings,
+    bad_filter_names,
+    http_url_problem,
 )
-FILTER_KEY = re.compile(r"^[a-z][a-z0-9_]*!?$")
+
+__all__ = [
+    "DEFAULT_SCOPE",
+    "FILTER_KEY",
+    "MAX_CONCURRENCY_LIMIT",
+    "MAX_PAGE_SIZE",
+    "RESERVED_PARAMS",
+    "AuthConfig",
+    "BasicAuthConfig",
+    "OAuth2Config",
+    "OAuth2Grant",
+    "PageMode",
+    "WmsClientConfig",
+    "client_config",
+]
+
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -136,16 +156,11 @@ class WmsClientConfig:
         if problems:
             raise ValueError("invalid WMS client configuration: " + "; ".join(problems))
 
-    def _problems(self) -> list[str]:  # noqa: PLR0912 - one flat list of checks
+    def _problems(self) -> list[str]:
         problems: list[str] = []
-        try:
-            url = httpx.URL(self.base_url)
-        except httpx.InvalidURL:
-            url = None
-        if url is None or url.scheme not in ("http", "https") or not url.host:
-            problems.append("base_url: must be an absolute http(s) URL")
-        elif url.userinfo or url.query or url.fragment:
-            problems.append("base_url: no credentials, query or fragment allowed")
+        url_problem = http_url_problem(self.base_url)
+        if url_problem is not None:
+            problems.append(f"base_url: {url_problem}")
         if not re.fullmatch(r"v\d+", self.api_version):
             problems.append("api_version: must look like 'v10'")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
@@ -161,9 +176,10 @@ class WmsClientConfig:
             problems.append("retry_after_cap: must not be negative")
         if not 1 <= self.max_concurrency < MAX_CONCURRENCY_LIMIT:
             problems.append(f"max_concurrency: must be within 1..{MAX_CONCURRENCY_LIMIT - 1}")
-        for key in self.extra_filters:
-            if not FILTER_KEY.match(key) or key in RESERVED_PARAMS:
-                problems.append(f"extra_filters: {key!r} is not an allowed filter name")
+        problems += [
+            f"extra_filters: {key!r} is not an allowed filter name"
+            for key in bad_filter_names(self.extra_filters)
+        ]
         for name in self.fields or ():
             if not _FIELD_NAME.match(name):
                 problems.append(f"fields: {name!r} is not a field name")
@@ -190,12 +206,9 @@ class WmsClientConfig:
 
 def _oauth_problems(auth: OAuth2Config) -> list[str]:
     problems: list[str] = []
-    try:
-        token_url = httpx.URL(auth.token_url)
-    except httpx.InvalidURL:
-        token_url = None
-    if token_url is None or token_url.scheme not in ("http", "https") or not token_url.host:
-        problems.append("auth.token_url: must be an absolute http(s) URL")
+    url_problem = http_url_problem(auth.token_url, bare=False)
+    if url_problem is not None:
+        problems.append(f"auth.token_url: {url_problem}")
     if not auth.client_id:
         problems.append("auth.client_id: required")
     if auth.grant is OAuth2Grant.PASSWORD and (not auth.username or auth.password is None):
@@ -203,3 +216,40 @@ def _oauth_problems(auth: OAuth2Config) -> list[str]:
     if auth.refresh_margin_seconds < 0:
         problems.append("auth.refresh_margin_seconds: must not be negative")
     return problems
+
+
+def client_config(wms: WmsSettings) -> WmsClientConfig:
+    """The client's configuration from validated settings, which must be complete
+    (``wms.missing()`` empty; else ``ValueError`` naming what is missing).
+
+    The longest retry delay is at least the first one.
+    """
+    missing = wms.missing()
+    if missing:
+        raise ValueError("; ".join(f"wms.{name}: {reason}" for name, reason in missing))
+    auth: AuthConfig
+    if wms.auth == "basic":
+        auth = BasicAuthConfig(wms.username or "", wms.password or "")
+    else:
+        auth = OAuth2Config(
+            token_url=wms.oauth2.token_url or "",
+            client_id=wms.oauth2.client_id or "",
+            client_secret=wms.oauth2.client_secret or "",
+            grant=OAuth2Grant(wms.oauth2.grant),
+            username=wms.username,
+            password=wms.password,
+            scope=wms.oauth2.scope,
+        )
+    return WmsClientConfig(
+        base_url=wms.base_url or "",
+        auth=auth,
+        page_size=wms.page_size,
+        page_mode=PageMode(wms.page_mode),
+        read_timeout=wms.timeout_seconds,
+        max_attempts=wms.max_attempts,
+        backoff_base=wms.backoff_seconds,
+        backoff_cap=max(wms.backoff_cap_seconds, wms.backoff_seconds),
+        max_concurrency=wms.max_concurrency,
+        verify_tls=wms.verify_tls,
+        extra_filters=wms.filters,
+    )

@@ -32,7 +32,6 @@ from gruponos.adapters.wms_http.urls import (
     describe_url,
     entity_list_url,
     entity_url,
-    is_entity_name,
     record_url,
     redact_url,
     same_origin,
@@ -41,6 +40,7 @@ from gruponos.adapters.wms_http.urls import (
 from gruponos.application.errors import WmsError
 from gruponos.application.ports import Answer, Page
 from gruponos.domain.checkpoints import FullWindow, Position, ReadWindow
+from gruponos.domain.naming import is_entity_name
 from gruponos.domain.pages import JsonRecords
 from gruponos.domain.schema import EntitySchema, schema_from_describe
 

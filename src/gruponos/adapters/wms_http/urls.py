@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -10,18 +9,13 @@ import httpx
 
 from gruponos.adapters.wms_http.config import PageMode
 from gruponos.domain.checkpoints import IncrementalWindow, ReadWindow
+from gruponos.domain.naming import is_entity_name
 
-_ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 #: Query parameters whose values are never logged or put into errors.
 _SECRET_PARAMS = frozenset(
     {"access_token", "token", "password", "client_secret", "code", "id_token", "refresh_token"}
 )
 _REQUIRED_FIELDS = ("id", "mod_ts")
-
-
-def is_entity_name(name: str) -> bool:
-    """Entity names are lower-case identifiers; anything else never reaches a URL path."""
-    return bool(_ENTITY_NAME.match(name))
 
 
 def entity_list_url(api_root: str) -> str:

@@ -18,6 +18,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.api import report_of
 from gruponos.domain.checkpoints import SyncMode
+from gruponos.domain.naming import DEFAULT_ENTITIES
 from gruponos.domain.runs import SyncReport
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_table, stdout_console
@@ -26,7 +27,7 @@ from gruponos.entrypoints.cli.sync_cmd import run_sync
 if TYPE_CHECKING:
     from gruponos.settings import Settings
 
-ENTITIES = ("order_hdr", "order_dtl", "allocation")
+ENTITIES = DEFAULT_ENTITIES
 #: (entity, touched, inserted, deleted) between the two syncs.
 CHANGES = (("order_hdr", 40, 10, 5), ("order_dtl", 60, 25, 0), ("allocation", 80, 30, 10))
 

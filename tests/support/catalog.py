@@ -1,4 +1,8 @@
-"""The known entities: their schemas from the observed catalog, and typed parsing."""
+"""Test data: the three entities' schemas as observed on a real instance, and typed parsing.
+
+Nothing in the product needs them (``describe`` is the source of truth at run time); tests use them
+as realistic schemas and records. ``entities.py`` beside this file is generated.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 from returns.result import Failure, Result, Success
 
-from gruponos.domain.entities import CATALOG, ENTITY_MODELS, WmsRecord
 from gruponos.domain.errors import FieldProblem, RecordRejected, SchemaError
 from gruponos.domain.schema import EntitySchema, schema_from_describe
-
-#: The entities synced by default, in load order (parents before children).
-DEFAULT_ENTITIES: tuple[str, ...] = ("order_hdr", "order_dtl", "allocation")
+from support.entities import CATALOG, ENTITY_MODELS, WmsRecord
 
 
 def catalog_schema(entity: str) -> Result[EntitySchema, SchemaError]:
