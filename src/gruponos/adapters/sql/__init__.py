@@ -1,9 +1,10 @@
 """SQL sinks: SQLite (embedded default), PostgreSQL and Oracle behind one core.
 
-The composition root calls :func:`open_sql_backend` and gets a :class:`SqlBackend` whose
-``sink``, ``state`` (in-sink) and ``runs`` share one connection::
+The composition root calls :func:`connect_sql_backend` (a ``StartupError`` when the database
+cannot be opened; :func:`open_sql_backend` returns an ``IOResult`` instead) and gets a
+:class:`SqlBackend` whose ``sink``, ``state`` (in-sink) and ``runs`` share one connection::
 
-    backend = unsafe_perform_io(open_sql_backend("sqlite:///gruponos.db").unwrap())
+    backend = connect_sql_backend("sqlite:///gruponos.db")
     backend.sink.prepare(schema)
     backend.close()
 """
