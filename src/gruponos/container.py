@@ -28,8 +28,12 @@ from dependency_injector import containers, providers
 
 from gruponos.adapters.clock import SystemClock, new_run_id
 from gruponos.application.errors import ConfigError, StartupError
+from gruponos.application.extract import ExtractEntities
+from gruponos.application.load import LoadStreams
 from gruponos.application.replay import ReplayQuarantine
 from gruponos.application.sync import SyncEntities, SyncOptions
+from gruponos.application.tables import TableAdmin
+from gruponos.application.verify import VerifyEntities
 from gruponos.domain.records import NormalizeOptions
 from gruponos.settings import Settings, readiness_problems
 
@@ -197,6 +201,13 @@ class Container(containers.DeclarativeContainer):
         dry_run=dry_run,
     )
 
+    # -- Use cases of gruponos verify / tables and of the Singer programs ------------------------
+    verify = providers.Factory(VerifyEntities, source=verify_wms, sink=sink)
+    table_admin = providers.Factory(TableAdmin, source=wms, sink=sink, tables=sink)
+    #: tap-gruponos; the entrypoint gives ``options`` (from the tap's config).
+    extract = providers.Factory(ExtractEntities, source=wms, clock=clock)
+    #: target-gruponos; the entrypoint gives ``states`` (its stdout) and ``options``.
+    load = providers.Factory(LoadStreams, sink=sink, clock=clock)
 
 
 def build_container(

@@ -18,6 +18,7 @@ from gruponos.application.errors import SinkError, StateError, WmsError
 from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.checkpoints import Checkpoint, Position, ReadWindow, StateKey
 from gruponos.domain.quarantine import QuarantinedRecord
+from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.runs import SyncReport
 from gruponos.domain.schema import EntitySchema
 
@@ -206,3 +207,69 @@ class SyncEvent:
 
 class SyncObserver(Protocol):
     def on_event(self, event: SyncEvent) -> None: ...
+
+
+class SinkTables(Protocol):
+    """Administration of the sink's entity tables (``gruponos tables``): names, columns, drops."""
+
+    def table_name(self, entity: str) -> str:
+        """The entity's table as the database names it."""
+        ...
+
+    def describe_table(self, entity: str) -> IOResult[tuple[tuple[str, str], ...], SinkError]:
+        """``(column, SQL type)`` of the entity's table, in table order; empty if it is absent."""
+        ...
+
+    def drop_table(self, entity: str) -> IOResult[bool, SinkError]:
+        """Drop the entity's table (and its history); ``False`` when there was none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReject:
+    """A record the normalizer refused, as the source sent it (``record_id`` as the payload had
+    it, ``None`` when it had none)."""
+
+    entity: str
+    record_id: Any
+    reason: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedPage:
+    """One page of an extraction: the records that passed, the rejected ones (kept whole, so that
+    none vanishes), when it was read, and whether the source saw the data change under it."""
+
+    entity: str
+    number: int
+    records: Sequence[NormalizedRecord]
+    rejected: Sequence[SourceReject]
+    extracted: datetime
+    source_changed: bool = False
+
+
+class ExtractOutput(Protocol):
+    """Where an extraction sends what it read (``tap-gruponos``: Singer messages on stdout).
+
+    Per entity: :meth:`begin` with its schema, :meth:`page` for every page read, then
+    :meth:`checkpoint` once the position moved past that page (never before its records and
+    rejects are out), and :meth:`end` with what the entity gave.
+    """
+
+    def begin(self, schema: EntitySchema) -> IOResult[None, SinkError]: ...
+
+    def page(self, page: ExtractedPage) -> IOResult[None, SinkError]: ...
+
+    def checkpoint(self, entity: str, checkpoint: Checkpoint) -> IOResult[None, SinkError]: ...
+
+    def end(
+        self, entity: str, *, records: int, rejected: int, pages: int
+    ) -> IOResult[None, SinkError]: ...
+
+
+class CommittedStates(Protocol):
+    """Where a load passes on its input's state (``target-gruponos``: stdout, for Meltano), only
+    once every record that came before it is committed."""
+
+    def emit(self, state: Mapping[str, Any]) -> IOResult[None, SinkError]: ...

@@ -10,6 +10,7 @@ from returns.io import IOResult
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
+from gruponos.application.tables import describe_table
 from gruponos.domain.checkpoints import StateKey
 from gruponos.domain.errors import DomainError
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
@@ -159,16 +160,15 @@ def tables() -> None:
 def _create(cli: CliContext, entities: tuple[str, ...], *, drop_first: bool) -> None:
     settings = cli.settings(entities=entities)
     with cli.wired(settings) as container:
-        source, sink = container.wms(), container.sink()
+        admin = container.table_admin()
         for entity in settings.entities:
-            schema = _ok(source.describe(entity))
             if drop_first:
-                dropped = _ok(sink.drop_table(entity))
-                click.echo(f"{sink.table_name(entity)}: {'dropped' if dropped else 'absent'}")
-            _ok(sink.prepare(schema))
-            click.echo(
-                f"{sink.table_name(entity)}: ready ({len(_ok(sink.describe_table(entity)))} columns)"
-            )
+                dropped = _ok(admin.drop(entity))
+                click.echo(f"{dropped.table}: {'dropped' if dropped.existed else 'absent'}")
+                ready = _ok(admin.create_from(dropped.schema))
+            else:
+                ready = _ok(admin.create(entity))
+            click.echo(f"{ready.table}: ready ({len(ready.columns)} columns)")
 
 
 @tables.command("create")
@@ -199,11 +199,12 @@ def tables_recreate(cli: CliContext, entities: tuple[str, ...], yes: bool) -> No
 def tables_describe(cli: CliContext, entities: tuple[str, ...], as_json: bool) -> None:
     """Columns and SQL types of each entity's table, as the database has them."""
     settings = cli.settings(entities=entities)
-    described: dict[str, list[tuple[str, str]]] = {}
+    described: dict[str, tuple[tuple[str, str], ...]] = {}
     with cli.wired(settings) as container:
         sink = container.sink()
         for entity in settings.entities:
-            described[sink.table_name(entity)] = list(_ok(sink.describe_table(entity)))
+            found = _ok(describe_table(sink, entity))
+            described[found.table] = found.columns
     if as_json:
         print_json(
             {
