@@ -1,5 +1,12 @@
 """The ``tap-gruponos`` and ``target-gruponos`` executables (Singer command-line conventions).
 
+Each maps its ``--config`` JSON onto the one settings model
+(:func:`gruponos.settings.tap_settings`, :func:`~gruponos.settings.target_settings`), resolves
+its use case from the container like the ``gruponos`` CLI (the tap:
+:class:`~gruponos.application.extract.ExtractEntities` over the WMS source; the target:
+:class:`~gruponos.application.load.LoadStreams` over the SQL sink), hands it the Singer adapters
+(stdout, stdin) and is the only place where their results are unwrapped.
+
 Exit codes, as for ``gruponos``: 0 ok, 1 failed, 2 configuration or usage error, 3 finished but
 rejected records are over ``max_reject_ratio``. Logs are JSON lines on stderr; stdout carries only
 Singer messages.
@@ -10,27 +17,42 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
+from returns.io import IOResult
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.__about__ import __version__
 from gruponos.adapters.logs import configure_logging
 from gruponos.adapters.runtime import tune_allocator
-from gruponos.adapters.singer.config import TapConfig, TargetConfig, config_problems
-from gruponos.adapters.singer.streams import Selection
-from gruponos.adapters.singer.tap import QuarantineFile, SingerTap
-from gruponos.adapters.singer.target import SingerTarget
-from gruponos.adapters.sql import open_sql_backend
-from gruponos.adapters.wms_http import HttpxWmsSource
+from gruponos.adapters.singer.config import TapConfig, TargetConfig
+from gruponos.adapters.singer.streams import QUARANTINE_STREAM, Selection
+from gruponos.adapters.singer.tap import (
+    QuarantineFile,
+    SingerTapOutput,
+    bookmark_checkpoints,
+    catalog,
+)
+from gruponos.adapters.singer.target import SingerStates, SingerTarget
+from gruponos.application.errors import ConfigError
+from gruponos.application.extract import ExtractEntities, ExtractOptions, TapReport
+from gruponos.application.load import LoadOptions, LoadStreams, TargetReport
+from gruponos.application.railway import widened
+from gruponos.domain.errors import DomainError
+from gruponos.domain.records import NormalizeOptions
+
+if TYPE_CHECKING:
+    from gruponos.container import Container
+    from gruponos.settings import Settings, TapSettings, TargetSettings
 
 FAILED, CONFIG, REJECTED = 1, 2, 3
-C = TypeVar("C", bound=BaseModel)
 
 TAP_CAPABILITIES = ("about", "catalog", "discover", "properties", "state")
 TARGET_CAPABILITIES = ("about",)
@@ -54,13 +76,40 @@ def _read_json(program: str, path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def _config(program: str, path: Path | None, model: type[C]) -> C:
+def _tap_config(program: str, path: Path) -> TapSettings:
+    """The tap's config as settings, or exit 2 listing every invalid or missing key."""
+    from gruponos.settings import tap_settings  # noqa: PLC0415 - pydantic-settings, when needed
+
+    validated = tap_settings(_read_json(program, path, "config"))
+    if not is_successful(validated):
+        _fail(program, validated.failure().message, CONFIG)
+    return validated.unwrap()
+
+
+def _target_config(program: str, path: Path | None) -> TargetSettings:
+    """The target's config as settings (no file: every default), or exit 2."""
+    from gruponos.settings import target_settings  # noqa: PLC0415 - pydantic-settings, when needed
+
     data = _read_json(program, path, "config") if path is not None else {}
+    validated = target_settings(data)
+    if not is_successful(validated):
+        _fail(program, validated.failure().message, CONFIG)
+    return validated.unwrap()
+
+
+@contextmanager
+def _wired(program: str, settings: Settings) -> Iterator[Container]:
+    """The container for ``settings``; an adapter that cannot start exits with one line (2 for
+    a configuration problem, else 1)."""
+    from gruponos.container import StartupError, build_container  # noqa: PLC0415
+
+    container = build_container(settings)
     try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = config_problems(exc)
-        _fail(program, "invalid config:\n  " + "\n  ".join(problems), CONFIG)
+        yield container
+    except StartupError as exc:
+        _fail(program, str(exc.error), CONFIG if isinstance(exc.error, ConfigError) else FAILED)
+    finally:
+        container.shutdown_resources()
 
 
 def _about(
@@ -101,6 +150,16 @@ def _parser(program: str, tap: bool) -> argparse.ArgumentParser:
     return parser
 
 
+def _selection(program: str, path: Path | None) -> Selection | None:
+    """The streams a ``--catalog`` selects (``None``: no catalog, everything)."""
+    if path is None:
+        return None
+    try:
+        return Selection.from_catalog(_read_json(program, path, "catalog"))
+    except ValueError as exc:
+        _fail(program, f"invalid catalog: {exc}", CONFIG)
+
+
 def tap_main(argv: Sequence[str] | None = None) -> None:
     """``tap-gruponos``: Oracle WMS Cloud entities as Singer streams."""
     program = "tap-gruponos"
@@ -118,43 +177,33 @@ def tap_main(argv: Sequence[str] | None = None) -> None:
         return
     if args.config is None:
         _fail(program, "--config is required", CONFIG)
-    config = _config(program, args.config, TapConfig)
-    try:
-        client = config.client_config()
-    except ValueError as exc:
-        _fail(program, f"invalid config: {exc}", CONFIG)
-    catalog_path = args.catalog or args.properties
-    selection = None
-    if catalog_path is not None:
-        try:
-            selection = Selection.from_catalog(_read_json(program, catalog_path, "catalog"))
-        except ValueError as exc:
-            _fail(program, f"invalid catalog: {exc}", CONFIG)
+    tap = _tap_config(program, args.config)
+    settings = tap.settings
+    selection = _selection(program, args.catalog or args.properties)
     state = _read_json(program, args.state, "state") if args.state else {}
-    quarantine = QuarantineFile(config.quarantine_file) if config.quarantine_file else None
+    quarantine = QuarantineFile(tap.quarantine_file) if tap.quarantine_file else None
     out = sys.stdout.buffer
-    with HttpxWmsSource(client) as source:
-        tap = SingerTap(config, source, out, rejects=quarantine)
-        try:
+    try:
+        with _wired(program, settings) as container:
             if args.discover:
-                discovered = tap.discover()
+                discovered = discover(container, tap)
                 if not is_successful(discovered):
                     _fail(program, str(unsafe_perform_io(discovered.failure())), FAILED)
-                catalog = unsafe_perform_io(discovered.unwrap())
-                out.write(orjson.dumps(catalog, option=orjson.OPT_INDENT_2) + b"\n")
+                listed = unsafe_perform_io(discovered.unwrap())
+                out.write(orjson.dumps(listed, option=orjson.OPT_INDENT_2) + b"\n")
                 return
-            synced = tap.sync(state, selection)
-        finally:
-            out.flush()
-            if quarantine is not None:
-                quarantine.close()
+            synced = extract(container, tap, out, state, selection, rejects=quarantine)
+    finally:
+        out.flush()
+        if quarantine is not None:
+            quarantine.close()
     if not is_successful(synced):
         _fail(program, str(unsafe_perform_io(synced.failure())), FAILED)
     report = unsafe_perform_io(synced.unwrap())
     sys.stderr.write(
         orjson.dumps({"event": "tap.summary", "streams": report.to_json()}).decode() + "\n"
     )
-    over = [s.stream for s in report.streams if s.reject_ratio > config.max_reject_ratio]
+    over = report.over_reject_ratio(settings.sync.max_reject_ratio)
     if over:
         _fail(program, f"rejected records over max_reject_ratio in: {', '.join(over)}", REJECTED)
 
@@ -174,20 +223,11 @@ def target_main(argv: Sequence[str] | None = None) -> None:
             args.format,
         )
         return
-    config = _config(program, args.config, TargetConfig)
-    password = config.password.get_secret_value() if config.password else None
-    opened = open_sql_backend(
-        config.url,
-        password=password,
-        table_prefix=config.table_prefix,
-        history=config.load_method == "append-only",
-    )
-    if not is_successful(opened):
-        _fail(program, str(unsafe_perform_io(opened.failure())), FAILED)
+    target = _target_config(program, args.config)
+    settings = target.settings
     run_id = f"target-{uuid.uuid4()}"
-    with unsafe_perform_io(opened.unwrap()) as backend:
-        target = SingerTarget(config, backend.sink, sys.stdout.buffer, run_id=run_id)
-        result = target.process(sys.stdin.buffer)
+    with _wired(program, settings) as container:
+        result = load(container, target, sys.stdin.buffer, sys.stdout.buffer, run_id=run_id)
     if not is_successful(result):
         _fail(program, str(unsafe_perform_io(result.failure())), FAILED)
     report = unsafe_perform_io(result.unwrap())
@@ -195,5 +235,68 @@ def target_main(argv: Sequence[str] | None = None) -> None:
         orjson.dumps({"event": "target.summary", "run_id": run_id, **report.to_json()}).decode()
         + "\n"
     )
-    if report.reject_ratio > config.max_reject_ratio:
+    if report.reject_ratio > settings.sync.max_reject_ratio:
         _fail(program, f"{report.reject_ratio:.1%} of records quarantined", REJECTED)
+
+
+# -- the programs' work, over a container (the executables above and the tests) --------------------
+
+
+def _extraction(container: Container, tap: TapSettings) -> ExtractEntities:
+    incremental = tap.sync_mode == "incremental"
+    options = ExtractOptions(
+        incremental=incremental, start_date=tap.start_date, overlap=tap.settings.sync.overlap
+    )
+    use_case: ExtractEntities = container.extract(options=options)
+    return use_case
+
+
+def discover(container: Container, tap: TapSettings) -> IOResult[dict[str, Any], DomainError]:
+    """``tap-gruponos --discover``: the catalog of the configured entities."""
+    incremental = tap.sync_mode == "incremental"
+    schemas = widened(_extraction(container, tap).discover(tap.settings.entities))
+    return schemas.map(lambda found: catalog(found, incremental=incremental))
+
+
+def extract(
+    container: Container,
+    tap: TapSettings,
+    out: IO[bytes],
+    state: Mapping[str, Any],
+    selection: Selection | None = None,
+    *,
+    rejects: Callable[[dict[str, Any]], None] | None = None,
+) -> IOResult[TapReport, DomainError]:
+    """``tap-gruponos``: the selected streams (every entity and the quarantine stream without a
+    catalog) as Singer messages on ``out``, each from its bookmark in ``state``."""
+    chosen = selection or Selection.everything(tap.settings.entities)
+    output = SingerTapOutput(
+        out,
+        chosen,
+        incremental=tap.sync_mode == "incremental",
+        state=state,
+        rejects=rejects,
+    )
+    use_case = _extraction(container, tap)
+    start = bookmark_checkpoints(state, chosen.entities)
+    return widened(output.open()).bind(lambda _: use_case.run(chosen.entities, start, output))
+
+
+def load(
+    container: Container,
+    target: TargetSettings,
+    lines: Iterable[bytes | str],
+    out: IO[bytes],
+    *,
+    run_id: str,
+) -> IOResult[TargetReport, DomainError]:
+    """``target-gruponos``: Singer ``lines`` into the sink; committed states on ``out``."""
+    options = LoadOptions(
+        run_id=run_id,
+        batch_size=target.settings.sync.batch_size,
+        overwrite=target.load_method == "overwrite",
+        normalize=NormalizeOptions(default_tz=UTC),  # Singer: a bare timestamp is UTC
+        forwarded_stream=QUARANTINE_STREAM,
+    )
+    use_case: LoadStreams = container.load(states=SingerStates(out), options=options)
+    return SingerTarget(use_case, container.clock()).process(lines)

@@ -16,14 +16,13 @@ import orjson
 import pytest
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.singer.config import TapConfig, TargetConfig
 from gruponos.adapters.singer.streams import QUARANTINE_STREAM, Selection
-from gruponos.adapters.singer.tap import SingerTap, TapReport
-from gruponos.adapters.singer.target import SingerTarget, TargetReport
 from gruponos.adapters.sql import open_sql_backend
-from gruponos.adapters.wms_http import HttpxWmsSource
+from gruponos.application.extract import TapReport
+from gruponos.application.load import TargetReport
 from gruponos.simulator import SimulatorConfig, WmsSimulator
 from gruponos.simulator.api import Response
+from integration.singer import programs
 from integration.singer.singer_spec import check_stream
 from support.sqlsink import pg_schema, query
 
@@ -58,21 +57,11 @@ def sim() -> Iterator[WmsSimulator]:
 def run_tap(
     sim: WmsSimulator, selection: Selection | None = None, **extra: Any
 ) -> tuple[list[bytes], TapReport, list[dict[str, Any]]]:
-    config = TapConfig.model_validate(
-        {
-            "base_url": sim.base_url,
-            "username": "wms_user",
-            "password": "wms_password",
-            "page_size": 40,
-            "entities": ENTITIES,
-            "max_reject_ratio": 1,
-            **extra,
-        }
-    )
+    keys = {"page_size": 40, "entities": ENTITIES, "max_reject_ratio": 1, **extra}
+    config = programs.tap_config(sim, **keys)
     out = io.BytesIO()
     logged: list[dict[str, Any]] = []
-    with HttpxWmsSource(config.client_config()) as source:
-        result = SingerTap(config, source, out, rejects=logged.append).sync({}, selection)
+    result = programs.run_tap(config, {}, selection, out=out, rejects=logged.append)
     return out.getvalue().splitlines(), unsafe_perform_io(result.unwrap()), logged
 
 
@@ -133,16 +122,7 @@ def test_a_rerun_gives_the_same_keys_and_a_catalog_can_leave_the_stream_out(
     again = check_stream(run_tap(sim, entities=["allocation"])[0])["records"][QUARANTINE_STREAM]
     assert {(r["stream"], r["fingerprint"]) for r in again} == keys  # idempotent downstream
 
-    config = TapConfig.model_validate(
-        {
-            "base_url": sim.base_url,
-            "username": "wms_user",
-            "password": "wms_password",
-            "entities": ENTITIES,
-        }
-    )
-    with HttpxWmsSource(config.client_config()) as source:
-        catalog = unsafe_perform_io(SingerTap(config, source, io.BytesIO()).discover().unwrap())
+    catalog = programs.discover(programs.tap_config(sim, entities=ENTITIES))
     entry = next(s for s in catalog["streams"] if s["tap_stream_id"] == QUARANTINE_STREAM)
     assert entry["key_properties"] == ["stream", "fingerprint"]
     assert entry["metadata"][0]["metadata"]["selected-by-default"] is True
@@ -156,15 +136,8 @@ def test_a_rerun_gives_the_same_keys_and_a_catalog_can_leave_the_stream_out(
 
 
 def load(url: str, lines: list[bytes], **config: Any) -> TargetReport:
-    backend = unsafe_perform_io(open_sql_backend(url).unwrap())
-    with backend:
-        target = SingerTarget(
-            TargetConfig.model_validate({"url": url, **config}),
-            backend.sink,
-            io.BytesIO(),
-            run_id="target-run",
-        )
-        return unsafe_perform_io(target.process(lines).unwrap())
+    target = programs.target_config(url=url, **config)
+    return unsafe_perform_io(programs.run_target(target, lines, run_id="target-run").unwrap())
 
 
 def quarantine_rows(url: str) -> list[dict[str, Any]]:
@@ -229,13 +202,8 @@ def test_target_gruponos_refuses_a_quarantine_record_of_an_unknown_stream(
             "record": {"stream": "nowhere", "id": "1", "reason": "bad", "payload": "{}"},
         }
     )
-    url = f"sqlite:///{tmp_path / 'stray.db'}"
-    backend = unsafe_perform_io(open_sql_backend(url).unwrap())
-    with backend:
-        target = SingerTarget(
-            TargetConfig.model_validate({"url": url}), backend.sink, io.BytesIO(), run_id="r"
-        )
-        result = target.process([schema, stray])
+    target = programs.target_config(url=f"sqlite:///{tmp_path / 'stray.db'}")
+    result = programs.run_target(target, [schema, stray])
     error = unsafe_perform_io(result.failure())
     assert error.code == "singer.bad_quarantine_record"
     assert error.context == {"line": 2, "stream": "nowhere"}

@@ -17,11 +17,12 @@ import pytest
 from returns.io import IOSuccess
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.singer.config import TapConfig
 from gruponos.adapters.singer.streams import Selection
-from gruponos.adapters.singer.tap import SingerTap
 from gruponos.adapters.wms_http import HttpxWmsSource
+from gruponos.container import wms_client_config
+from gruponos.settings import TapSettings
 from gruponos.simulator import SimulatorConfig, WmsSimulator
+from integration.singer import programs
 from integration.singer.singer_spec import check_stream
 
 ENTITIES = ["order_hdr", "order_dtl", "allocation"]
@@ -34,17 +35,8 @@ def sim() -> Iterator[WmsSimulator]:
         yield simulator
 
 
-def tap_config(sim: WmsSimulator, **extra: Any) -> TapConfig:
-    return TapConfig.model_validate(
-        {
-            "base_url": sim.base_url,
-            "username": "wms_user",
-            "password": "wms_password",
-            "page_size": 100,
-            "entities": ENTITIES,
-            **extra,
-        }
-    )
+def tap_config(sim: WmsSimulator, **extra: Any) -> TapSettings:
+    return programs.tap_config(sim, **{"page_size": 100, "entities": ENTITIES, **extra})
 
 
 def run_tap(
@@ -53,10 +45,8 @@ def run_tap(
     selection: Selection | None = None,
     **extra: Any,
 ) -> list[bytes]:
-    config = tap_config(sim, **extra)
     out = io.BytesIO()
-    with HttpxWmsSource(config.client_config()) as source:
-        result = SingerTap(config, source, out).sync(state or {}, selection)
+    result = programs.run_tap(tap_config(sim, **extra), state, selection, out=out)
     unsafe_perform_io(result.unwrap())
     return out.getvalue().splitlines()
 
@@ -138,7 +128,7 @@ def test_invalid_records_are_not_emitted_but_reported(
     config = tap_config(sim, entities=["allocation"])
     rejected: list[dict[str, Any]] = []
     out = io.BytesIO()
-    with HttpxWmsSource(config.client_config()) as source:
+    with HttpxWmsSource(wms_client_config(config.settings)) as source:
         original = source.read
 
         def corrupt(entity: str, window: Any) -> Any:
@@ -148,7 +138,7 @@ def test_invalid_records_are_not_emitted_but_reported(
                 yield IOSuccess(replace(got, records=[bad, *got.records[1:]]))
 
         monkeypatch.setattr(source, "read", corrupt)
-        report = SingerTap(config, source, out, rejects=rejected.append).sync({})
+        report = programs.run_tap(config, out=out, rejects=rejected.append, source=source)
     totals = unsafe_perform_io(report.unwrap()).streams[0]
     seen = check_stream(out.getvalue().splitlines())
     assert totals.rejected == len(rejected) >= 1
@@ -173,12 +163,7 @@ def test_cli_about_discover_and_sync(sim: WmsSimulator, tmp_path: Path) -> None:
     ).decode().replace(":", ": ")
 
     config = tmp_path / "config.json"
-    config.write_bytes(
-        orjson.dumps(
-            tap_config(sim, entities=["allocation"]).model_dump(mode="json")
-            | {"password": "wms_password"}
-        )
-    )
+    config.write_bytes(orjson.dumps(programs.tap_keys(sim, page_size=100, entities=["allocation"])))
     discovered = _cli("tap-gruponos", "--config", str(config), "--discover")
     assert discovered.returncode == 0, discovered.stderr
     catalog = orjson.loads(discovered.stdout)
@@ -223,8 +208,7 @@ def test_a_paged_read_while_the_wms_changes_is_reported(page_mode: str, changed:
     config = SimulatorConfig(records=200, change_rate=2.0, change_seed=5)
     with WmsSimulator(config) as changing:
         tap = tap_config(changing, entities=["allocation"], page_mode=page_mode)
-        with HttpxWmsSource(tap.client_config()) as source:
-            result = SingerTap(tap, source, io.BytesIO()).sync({})
+        result = programs.run_tap(tap)
     (stream,) = unsafe_perform_io(result.unwrap()).streams
     assert stream.source_changed is changed
     assert unsafe_perform_io(result.unwrap()).to_json()["allocation"]["source_changed"] is changed

@@ -16,15 +16,13 @@ from returns.io import IOResult
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.singer.config import TapConfig, TargetConfig
-from gruponos.adapters.singer.tap import SingerTap
-from gruponos.adapters.singer.target import SingerTarget, TargetReport
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
-from gruponos.adapters.wms_http import HttpxWmsSource
 from gruponos.application.errors import SinkError
+from gruponos.application.load import TargetReport
 from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.errors import DomainError
 from gruponos.simulator import SimulatorConfig, WmsSimulator
+from integration.singer import programs
 
 ENTITIES = ["order_hdr", "allocation"]
 BIN = Path(sys.executable).parent
@@ -38,18 +36,9 @@ def sim() -> Iterator[WmsSimulator]:
 
 @pytest.fixture(scope="module")
 def tap_lines(sim: WmsSimulator) -> list[bytes]:
-    config = TapConfig.model_validate(
-        {
-            "base_url": sim.base_url,
-            "username": "wms_user",
-            "password": "wms_password",
-            "page_size": 50,
-            "entities": ENTITIES,
-        }
-    )
     out = io.BytesIO()
-    with HttpxWmsSource(config.client_config()) as source:
-        unsafe_perform_io(SingerTap(config, source, out).sync({}).unwrap())
+    tap = programs.tap_config(sim, page_size=50, entities=ENTITIES)
+    unsafe_perform_io(programs.run_tap(tap, out=out).unwrap())
     return out.getvalue().splitlines()
 
 
@@ -61,10 +50,7 @@ def backend(tmp_path: Path, *, history: bool = False) -> SqlBackend:
 def load(
     db: SqlBackend, lines: list[bytes], out: Any = None, **config: Any
 ) -> IOResult[TargetReport, DomainError]:
-    target = SingerTarget(
-        TargetConfig.model_validate(config), db.sink, out or io.BytesIO(), run_id="run-1"
-    )
-    return target.process(lines)
+    return programs.run_target(programs.target_config(**config), lines, out, sink=db.sink)
 
 
 def test_tap_output_loads_completely_and_states_follow_commits(
@@ -261,8 +247,7 @@ def test_a_failed_batch_prints_no_state(tmp_path: Path, tap_lines: list[bytes]) 
             return IOFailure(SinkError("sink.write_failed", "disk full", {}))
 
     out = io.BytesIO()
-    target = SingerTarget(TargetConfig(), FailingSink(), out, run_id="r")
-    result = target.process(tap_lines)
+    result = programs.run_target(programs.target_config(), tap_lines, out, sink=FailingSink())
     assert unsafe_perform_io(result.failure()).code == "sink.write_failed"
     assert out.getvalue() == b""
     db.close()

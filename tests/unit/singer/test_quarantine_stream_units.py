@@ -13,8 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.adapters.memory import InMemoryDatabase, InMemorySink
-from gruponos.adapters.singer.config import TargetConfig
+from gruponos.adapters.memory import InMemoryDatabase, InMemorySink, ManualClock
 from gruponos.adapters.singer.messages import record_line, schema_line
 from gruponos.adapters.singer.streams import (
     QUARANTINE_KEY,
@@ -22,7 +21,8 @@ from gruponos.adapters.singer.streams import (
     quarantine_json_schema,
     quarantine_record,
 )
-from gruponos.adapters.singer.target import SingerTarget
+from gruponos.adapters.singer.target import SingerStates, SingerTarget
+from gruponos.application.load import LoadOptions, LoadStreams
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 JSON = st.recursive(
@@ -67,12 +67,13 @@ def quarantine_line(**record: Any) -> bytes:
     return record_line(QUARANTINE_STREAM, record, AT)
 
 
-def run(lines: list[bytes], **config: Any) -> tuple[Any, InMemoryDatabase]:
+def run(lines: list[bytes]) -> tuple[Any, InMemoryDatabase]:
+    """The target's input adapter over the load use case and the in-memory sink."""
     db = InMemoryDatabase()
-    target = SingerTarget(
-        TargetConfig.model_validate(config), InMemorySink(db), io.BytesIO(), run_id="run-t"
-    )
-    return target.process(lines), db
+    clock = ManualClock(AT)
+    options = LoadOptions(run_id="run-t", forwarded_stream=QUARANTINE_STREAM)
+    load = LoadStreams(InMemorySink(db), SingerStates(io.BytesIO()), clock, options)
+    return SingerTarget(load, clock).process(lines), db
 
 
 def test_the_target_quarantines_the_records_with_their_stream_and_not_as_its_own() -> None:
@@ -84,7 +85,7 @@ def test_the_target_quarantines_the_records_with_their_stream_and_not_as_its_own
         good,
         quarantine_line(**bad),
     ]
-    result, db = run(lines, max_reject_ratio=0)
+    result, db = run(lines)
     report = unsafe_perform_io(result.unwrap())
     ((run_id, rejected),) = db.quarantine
     assert run_id == "run-t"

@@ -1,8 +1,8 @@
-"""Singer adapters: ``tap-gruponos`` (WMS entities as Singer streams) and ``target-gruponos``
-(any Singer stream into the SQL sink). See docs/meltano.md."""
+"""Singer adapters: ``tap-gruponos``'s output (the extraction as Singer messages) and
+``target-gruponos``'s input (any Singer stream fed to the load). See docs/meltano.md."""
 
 from gruponos.adapters.singer.config import TapConfig, TargetConfig
-from gruponos.adapters.singer.tap import SingerTap, TapReport
-from gruponos.adapters.singer.target import SingerTarget, TargetReport
+from gruponos.adapters.singer.tap import SingerTapOutput
+from gruponos.adapters.singer.target import SingerStates, SingerTarget
 
-__all__ = ["SingerTap", "SingerTarget", "TapConfig", "TapReport", "TargetConfig", "TargetReport"]
+__all__ = ["SingerStates", "SingerTapOutput", "SingerTarget", "TapConfig", "TargetConfig"]

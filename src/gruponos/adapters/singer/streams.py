@@ -205,6 +205,25 @@ class Selection:
         self.streams = dict(streams)
 
     @classmethod
+    def everything(cls, entities: Iterable[str]) -> Selection:
+        """What runs without a catalog: every entity whole, and the quarantine stream."""
+        return cls({**{e: frozenset[str]() for e in entities}, QUARANTINE_STREAM: frozenset()})
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        """The selected WMS entities, in catalog order (the quarantine stream left out)."""
+        return tuple(s for s in self.streams if s != QUARANTINE_STREAM)
+
+    @property
+    def quarantine(self) -> bool:
+        """Whether the quarantine stream is selected."""
+        return QUARANTINE_STREAM in self.streams
+
+    def excluded(self, stream: str) -> frozenset[str]:
+        """The properties of ``stream`` the catalog deselected."""
+        return self.streams.get(stream, frozenset())
+
+    @classmethod
     def from_catalog(cls, catalog: Mapping[str, Any]) -> Selection:
         streams: dict[str, frozenset[str]] = {}
         entries = catalog.get("streams")
