@@ -148,7 +148,7 @@ def test_discover_describes_every_entity_or_names_the_unknown_one() -> None:
     assert unsafe_perform_io(unknown.failure()).context == {"entity": "nope"}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     bad=st.sets(st.integers(1, 12)),
     count=st.integers(0, 12),

@@ -147,7 +147,7 @@ def test_a_failed_write_stops_and_its_state_never_goes_out() -> None:
     assert states.emitted == []
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     steps=st.lists(st.one_of(st.integers(1, 30), st.just("state"), st.just("bad"))),
     batch_size=st.integers(1, 6),
