@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from dependency_injector import containers, providers
 
 from gruponos.adapters.clock import SystemClock, new_run_id
+from gruponos.application.commit import SaveAfterCommit
 from gruponos.application.errors import ConfigError, StartupError
 from gruponos.application.extract import ExtractEntities
 from gruponos.application.load import LoadStreams
@@ -133,6 +134,10 @@ def _meltano_state_store(settings: Settings) -> MeltanoStateStore:
     )
 
 
+def _commit_kind(settings: Settings) -> str:
+    return "in_sink" if settings.state.kind == "sink" else "save_after"
+
+
 def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
     zone = settings.wms.default_timezone
     return SyncOptions(
@@ -175,6 +180,13 @@ class Container(containers.DeclarativeContainer):
         file=providers.Singleton(_file_state_store, settings),
         meltano=providers.Singleton(_meltano_state_store, settings),
     )
+    #: How a sync commits a batch with its checkpoint: in the sink's own transaction when the
+    #: checkpoints live there, else the state store saves each one after the sink's commit.
+    commit = providers.Selector(
+        providers.Callable(_commit_kind, settings),
+        in_sink=sink,
+        save_after=providers.Factory(SaveAfterCommit, sink=sink, state=state),
+    )
     runs = providers.Callable(attrgetter("runs"), sql_backend)
     quarantine = providers.Callable(attrgetter("quarantine"), sql_backend)
 
@@ -189,6 +201,7 @@ class Container(containers.DeclarativeContainer):
         new_run_id=run_ids,
         options=options,
         observer=observer,
+        commit=commit,
     )
     replay = providers.Factory(
         ReplayQuarantine,

@@ -1,7 +1,8 @@
 """The port contract suite's adapters: every implementation of a port behind one fixture.
 
 Each test in ``tests/contract`` states a behaviour of a port (``RecordSink``, ``StateStore``,
-``RunHistory``, ``QuarantineStore``) once and runs it against every adapter of that port: the
+``RunHistory``, ``QuarantineStore``, ``BatchCommit``) once and runs it against every adapter of
+that port: the
 in-memory fakes, SQLite, PostgreSQL (a fresh schema per test), Oracle through the recording driver
 of ``support.oracle_fake``, and, for state, the file store and the Meltano store (over a stand-in
 ``meltano`` CLI, ``support.meltano_fake``). A fake that passes the suite behaves like the real
@@ -33,7 +34,14 @@ from gruponos.adapters.memory.quarantine import InMemoryQuarantine
 from gruponos.adapters.sql import SqlBackend, open_sql_backend
 from gruponos.adapters.state import FileStateStore
 from gruponos.adapters.state.meltano import MeltanoStateStore
-from gruponos.application.ports import QuarantineStore, RecordSink, RunHistory, StateStore
+from gruponos.application.commit import SaveAfterCommit
+from gruponos.application.ports import (
+    BatchCommit,
+    QuarantineStore,
+    RecordSink,
+    RunHistory,
+    StateStore,
+)
 from gruponos.domain.checkpoints import Checkpoint, Position, SyncMode
 from support.meltano_fake import FakeMeltano
 from support.oracle_fake import FakeOracle, oracle_dialect
@@ -62,7 +70,8 @@ class Clock:
 @dataclass
 class Sinks:
     """One adapter family: its record sink, in-sink state store, run history and quarantine,
-    sharing one storage; ``second`` opens another session on the same storage."""
+    sharing one storage, and the sink's own commit of a batch with its checkpoint; ``second``
+    opens another session on the same storage."""
 
     name: str
     sink: RecordSink
@@ -71,6 +80,7 @@ class Sinks:
     quarantine: QuarantineStore
     clock: Clock
     second: Callable[[], Sinks]
+    commit: BatchCommit
     gaps: dict[str, str] = field(default_factory=dict)
 
     def needs(self, behaviour: str) -> None:
@@ -80,21 +90,31 @@ class Sinks:
 
 
 def _memory(db: InMemoryDatabase, clock: Clock) -> Sinks:
+    sink = InMemorySink(db, clock=clock)
     return Sinks(
         "memory",
-        InMemorySink(db, clock=clock),
+        sink,
         InMemorySinkState(db),
         InMemoryRunHistory(db),
         InMemoryQuarantine(db),
         clock,
         lambda: _memory(db, clock),
+        commit=sink,
     )
 
 
 def _sql(name: str, backend: SqlBackend, clock: Clock, second: Callable[[], Sinks]) -> Sinks:
     gaps = GAPS if name == "oracle-recording" else {}
     return Sinks(
-        name, backend.sink, backend.state, backend.runs, backend.quarantine, clock, second, gaps
+        name,
+        backend.sink,
+        backend.state,
+        backend.runs,
+        backend.quarantine,
+        clock,
+        second,
+        commit=backend.sink,
+        gaps=gaps,
     )
 
 
@@ -153,7 +173,6 @@ class States:
     name: str
     store: StateStore
     second: Callable[[], StateStore]
-    in_sink: bool
     #: A checkpoint as this store gives it back (the Singer bookmark keeps only ``mod_ts``).
     kept: Callable[[Checkpoint], Checkpoint] = lambda checkpoint: checkpoint
     gaps: dict[str, str] = field(default_factory=dict)
@@ -187,20 +206,73 @@ def states(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[States]:
     kind = request.param
     if kind == "memory":
         shared = InMemoryStateStore()  # a dict: every "session" is this one store
-        yield States(kind, shared, lambda: shared, in_sink=False)
-    elif kind == "file":
-        path = tmp_path / "state" / "gruponos-state.json"
-        yield States(kind, FileStateStore(path), lambda: FileStateStore(path), in_sink=False)
-    elif kind == "meltano":
-        fake = FakeMeltano()
-        state_id = "dev:tap-gruponos-incremental-to-target-gruponos-local"
-
-        def store() -> StateStore:
-            return MeltanoStateStore(tmp_path, state_id, runner=fake)
-
-        yield States(kind, store(), store, in_sink=False, kept=_bookmark_only)
+        yield States(kind, shared, lambda: shared)
+    elif kind in SEPARATE_STATES:
+        store = SEPARATE_STATES[kind](tmp_path)
+        yield States(kind, store(), store, kept=_bookmark_only if kind == "meltano" else _same)
     else:
         with open_sinks(kind.removesuffix("-in-sink"), tmp_path) as made:
-            yield States(
-                kind, made.state, lambda: made.second().state, in_sink=True, gaps=made.gaps
-            )
+            yield States(kind, made.state, lambda: made.second().state, gaps=made.gaps)
+
+
+def _same(checkpoint: Checkpoint) -> Checkpoint:
+    return checkpoint
+
+
+def _file_store(tmp_path: Path) -> Callable[[], StateStore]:
+    path = tmp_path / "state" / "gruponos-state.json"
+    return lambda: FileStateStore(path)
+
+
+def _meltano_store(tmp_path: Path) -> Callable[[], StateStore]:
+    fake = FakeMeltano()
+    state_id = "dev:tap-gruponos-incremental-to-target-gruponos-local"
+    return lambda: MeltanoStateStore(tmp_path, state_id, runner=fake)
+
+
+#: The state stores kept apart from the sink: a new session (store) on the same storage each call.
+SEPARATE_STATES: dict[str, Callable[[Path], Callable[[], StateStore]]] = {
+    "file": _file_store,
+    "meltano": _meltano_store,
+}
+
+
+@dataclass
+class Commits:
+    """A :class:`BatchCommit` with the sink it writes to and the state store its checkpoints
+    are read back from (a new session on the same storage)."""
+
+    name: str
+    commit: BatchCommit
+    sink: RecordSink
+    reopened_state: Callable[[], StateStore]
+    kept: Callable[[Checkpoint], Checkpoint] = _same
+
+
+#: The sink's own commit on every sink, and the save-after-commit around a sink and a store kept
+#: apart (as the container wires the file and Meltano stores).
+COMMITS = [
+    "memory",
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    "oracle-recording",
+    "memory+memory-state",
+    "sqlite+file",
+    "memory+meltano",
+]
+
+
+@pytest.fixture(params=COMMITS)
+def commits(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Commits]:
+    kind: str = request.param
+    sink_kind, _, state_kind = kind.partition("+")
+    with open_sinks(sink_kind, tmp_path) as made:
+        if not state_kind:
+            yield Commits(kind, made.commit, made.sink, lambda: made.second().state)
+        elif state_kind == "memory-state":
+            shared = InMemoryStateStore()
+            yield Commits(kind, SaveAfterCommit(made.sink, shared), made.sink, lambda: shared)
+        else:
+            store = SEPARATE_STATES[state_kind](tmp_path)
+            kept = _bookmark_only if state_kind == "meltano" else _same
+            yield Commits(kind, SaveAfterCommit(made.sink, store()), made.sink, store, kept)

@@ -55,3 +55,18 @@ def test_run_history_records_updates_and_lists_newest_first(sinks: Sinks) -> Non
     # newest first; among equal starts, the greater run id first
     assert [r.run_id for r in ok(runs.list_runs(10))] == ["run-c", "run-b", "run-a"]
     assert [r.run_id for r in ok(runs.list_runs(2))] == ["run-c", "run-b"]
+
+
+def test_running_lists_the_runs_recorded_as_running(sinks: Sinks) -> None:
+    sinks.needs("run history")
+    runs = sinks.runs
+    assert ok(runs.running()) == ()
+    alive = SyncReport("run-a", SyncMode.FULL, at(1))  # a new run is recorded running
+    assert alive.status is RunStatus.RUNNING
+    ok(runs.record(alive))
+    ok(runs.record(SyncReport("run-b", SyncMode.INCREMENTAL, at(2))))
+    ok(runs.record(SyncReport("run-c", SyncMode.INCREMENTAL, at(3), status=RunStatus.FAILED)))
+    assert sorted(r.run_id for r in ok(runs.running())) == ["run-a", "run-b"]
+    ok(runs.record(alive.settled((), at(4))))  # run-a ends
+    ok(runs.record(SyncReport("run-b", SyncMode.INCREMENTAL, at(2), status=RunStatus.ABANDONED)))
+    assert ok(runs.running()) == ()

@@ -69,10 +69,6 @@ def test_reset_forgets_one_key(states: States) -> None:
     assert ok(store.all()) == {INCREMENTAL: states.kept(incremental(1, 5))}
 
 
-def test_in_sink_says_where_checkpoints_are_committed(states: States) -> None:
-    assert states.store.in_sink is states.in_sink
-
-
 def test_one_lock_holder_per_key(states: States) -> None:
     first, second = states.store, states.second()
     lease = ok(first.lock(FULL, "run-1"))

@@ -14,7 +14,8 @@ from gruponos.adapters.memory import (
     ManualClock,
 )
 from gruponos.adapters.memory.sink import InMemorySinkState
-from gruponos.application.ports import StateStore, SyncEvent
+from gruponos.application.commit import SaveAfterCommit
+from gruponos.application.ports import BatchCommit, StateStore, SyncEvent
 from gruponos.application.sync import SyncEntities, SyncOptions
 
 
@@ -35,6 +36,7 @@ class World:
     db: InMemoryDatabase
     sink: InMemorySink
     state: StateStore
+    commit: BatchCommit
     clock: ManualClock
     observer: RecordingObserver
     run_ids: itertools.count[int]
@@ -49,12 +51,22 @@ class World:
             lambda: f"run-{next(self.run_ids)}",
             options or SyncOptions(batch_size=7),
             self.observer,
+            self.commit,
         )
 
 
 def world(wms: InMemoryWms, *, state_in_sink: bool = True) -> World:
+    """As the container wires it: with the state in the sink, the sink commits each batch with
+    its checkpoint; with the state apart, the state store saves it after the sink's commit."""
     db = InMemoryDatabase()
-    state: StateStore = InMemorySinkState(db) if state_in_sink else InMemoryStateStore()
+    sink = InMemorySink(db)
+    state: StateStore
+    commit: BatchCommit
+    if state_in_sink:
+        state, commit = InMemorySinkState(db), sink
+    else:
+        state = InMemoryStateStore()
+        commit = SaveAfterCommit(sink, state)
     return World(
-        wms, db, InMemorySink(db), state, ManualClock(), RecordingObserver(), itertools.count(1)
+        wms, db, sink, state, commit, ManualClock(), RecordingObserver(), itertools.count(1)
     )

@@ -12,6 +12,7 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.memory import InMemoryWms
 from gruponos.adapters.sql import SqlSink, SqlStateStore
 from gruponos.adapters.state import FileStateStore
+from gruponos.application.commit import SaveAfterCommit
 from gruponos.container import StartupError, build_container
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.settings import Settings, load_settings
@@ -29,7 +30,7 @@ def test_sqlite_url_selects_the_sql_sink_and_in_sink_state(tmp_path: Path) -> No
         assert isinstance(container.sink(), SqlSink)
         state = container.state()
         assert isinstance(state, SqlStateStore)
-        assert state.in_sink
+        assert container.commit() is container.sink()  # batch and checkpoint: one transaction
     finally:
         container.shutdown_resources()
 
@@ -39,8 +40,11 @@ def test_file_state_is_selected_by_kind(tmp_path: Path) -> None:
     container = build_container(settings)
     state = container.state()
     assert isinstance(state, FileStateStore)
-    assert not state.in_sink
     assert state.path == tmp_path / "s.json"
+    try:
+        assert isinstance(container.commit(), SaveAfterCommit)  # the file saves after the sink
+    finally:
+        container.shutdown_resources()
 
 
 def test_an_incomplete_wms_configuration_fails_at_start_up(tmp_path: Path) -> None:

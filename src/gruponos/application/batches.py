@@ -7,14 +7,15 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from returns.pipeline import is_successful
-from returns.unsafe import unsafe_perform_io
+from returns.io import IOFailure, IOResult, IOSuccess
+from returns.iterables import Fold
 
-from gruponos.application.errors import PortError
-from gruponos.application.ports import RecordSink, StateStore
+from gruponos.application.errors import PortError, SinkError
+from gruponos.application.ports import BatchCommit, RecordSink
 from gruponos.domain.batches import Batch, Rejected, WriteOutcome
 from gruponos.domain.checkpoints import Checkpoint, FullWindow, Position, StateKey, SyncMode
 from gruponos.domain.consistency import missing_references
@@ -32,9 +33,10 @@ Emit = Callable[[str, str, str | None, dict[str, Any] | None], None]
 class BatchWriter:
     """Accumulates normalized records and rejects; writes them with their checkpoint.
 
-    A batch and its checkpoint commit together when the state lives in the sink; otherwise the
-    state is saved right after the batch commits. The checkpoint is the position of the batch's
-    last record in read order, so it never covers anything uncommitted.
+    Each batch goes to the :class:`~gruponos.application.ports.BatchCommit` with the checkpoint
+    it justifies: the position of the batch's last record in read order, so it never covers
+    anything uncommitted. Where that checkpoint is kept is the commit's business, not the
+    writer's.
 
     With ``options.write_behind`` the batches are written by one writer thread, in order, while
     the caller normalizes the next pages (the database works while Python parses). At most one
@@ -48,8 +50,8 @@ class BatchWriter:
 
     def __init__(
         self,
+        commit: BatchCommit,
         sink: RecordSink,
-        state: StateStore,
         options: SyncOptions,
         emit: Emit,
         run_id: str,
@@ -57,8 +59,8 @@ class BatchWriter:
         checkpoint: Checkpoint,
         report: EntityReport,
     ) -> None:
-        self._sink = sink
-        self._state = state
+        self._commit = commit
+        self._sink = sink  # for the reference checks
         self._options = options
         self._emit = emit
         self._run_id = run_id
@@ -131,6 +133,11 @@ class BatchWriter:
         with self._lock:
             return self._error
 
+    def result(self) -> IOResult[Checkpoint, PortError]:
+        """The checkpoint of the last committed batch, or the error that stopped the writing."""
+        with self._lock:
+            return IOSuccess(self._committed) if self._error is None else IOFailure(self._error)
+
     def page_read(self, retries: int) -> None:
         self._read_report = replace(
             self._read_report,
@@ -147,12 +154,14 @@ class BatchWriter:
             merged[name] = merged.get(name, 0) + count
         self._read_report = replace(self._read_report, required_nulls=tuple(sorted(merged.items())))
 
-    def warn(self, message: str) -> None:
-        """A warning for the entity's report (once per distinct message)."""
-        if message not in self._read_report.warnings:
-            self._read_report = replace(
-                self._read_report, warnings=(*self._read_report.warnings, message)
-            )
+    def warn(self, message: str) -> bool:
+        """A warning for the entity's report (once per distinct message); ``True`` if new."""
+        if message in self._read_report.warnings:
+            return False
+        self._read_report = replace(
+            self._read_report, warnings=(*self._read_report.warnings, message)
+        )
+        return True
 
     def add_page(
         self,
@@ -232,8 +241,6 @@ class BatchWriter:
             records=tuple(self._records),
             rejected=tuple(self._rejected),
             generation=None if incremental else checkpoint.generation,
-            state_key=self._key if self._state.in_sink else None,
-            checkpoint=checkpoint if self._state.in_sink else None,
         )
         self._records.clear()
         self._rejected.clear()
@@ -257,20 +264,22 @@ class BatchWriter:
     def _write(self, batch: Batch, checkpoint: Checkpoint) -> None:
         if self.error is not None:
             return  # after a failed batch nothing later may commit
-        inconsistent = self._check_references(batch)
+        self._check_references(batch).bind(
+            lambda inconsistent: self._committing(batch, checkpoint).map(
+                lambda outcome: self._committed_batch(checkpoint, outcome, inconsistent)
+            )
+        ).alt(self._fail)
+
+    def _committing(
+        self, batch: Batch, checkpoint: Checkpoint
+    ) -> IOResult[WriteOutcome, PortError]:
         if self._options.dry_run:
-            outcome = WriteOutcome(written=0, quarantined=len(batch.rejected))
-        else:
-            written = self._sink.write(batch)
-            if not is_successful(written):
-                self._fail(unsafe_perform_io(written.failure()))
-                return
-            outcome = unsafe_perform_io(written.unwrap())
-            if not self._state.in_sink:
-                saved = self._state.save(self._key, checkpoint)
-                if not is_successful(saved):
-                    self._fail(unsafe_perform_io(saved.failure()))
-                    return
+            return IOSuccess(WriteOutcome(written=0, quarantined=len(batch.rejected)))
+        return self._commit.commit(batch, self._key, checkpoint)
+
+    def _committed_batch(
+        self, checkpoint: Checkpoint, outcome: WriteOutcome, inconsistent: int
+    ) -> None:
         with self._lock:
             if not self._options.dry_run:
                 self._committed = checkpoint
@@ -294,32 +303,43 @@ class BatchWriter:
         with self._lock:
             self._error = error
 
-    def _check_references(self, batch: Batch) -> int:
-        """Count child rows whose parent is not loaded; reported, never dropped."""
-        count = 0
-        for child, field, parent in self._options.references:
-            if child != batch.entity or not batch.records:
-                continue
-            wanted = {r.values.get(field.upper()) for r in batch.records}
-            parent_ids = {i for i in wanted if isinstance(i, int)}
-            found = self._sink.existing_ids(parent, parent_ids)
-            if not is_successful(found):
-                continue  # the parent table may not exist yet: nothing to compare against
-            missing = missing_references(
-                batch.records, field.upper(), unsafe_perform_io(found.unwrap())
+    def _check_references(self, batch: Batch) -> IOResult[int, PortError]:
+        """Count child rows whose parent is not loaded; reported, never dropped. A parent the
+        sink cannot answer for (its table may not exist yet) counts nothing."""
+        counts = [
+            self._sink.existing_ids(parent, _parent_ids(batch, field))
+            .map(partial(self._missing, batch, child, field, parent))
+            .lash(_nothing_missing)
+            for child, field, parent in self._options.references
+            if child == batch.entity and batch.records
+        ]
+        none: IOResult[tuple[int, ...], PortError] = IOSuccess(())
+        return Fold.collect(counts, none).map(sum)
+
+    def _missing(
+        self, batch: Batch, child: str, field: str, parent: str, found: frozenset[int]
+    ) -> int:
+        missing = missing_references(batch.records, field.upper(), found)
+        if missing:
+            self._emit(
+                "warning",
+                self._run_id,
+                batch.entity,
+                {
+                    "message": f"{len(missing)} {child} rows refer to unknown {parent}",
+                    "ids": sorted(missing)[:20],
+                },
             )
-            if missing:
-                count += len(missing)
-                self._emit(
-                    "warning",
-                    self._run_id,
-                    batch.entity,
-                    {
-                        "message": f"{len(missing)} {child} rows refer to unknown {parent}",
-                        "ids": sorted(missing)[:20],
-                    },
-                )
-        return count
+        return len(missing)
+
+
+def _parent_ids(batch: Batch, field: str) -> set[int]:
+    wanted = {r.values.get(field.upper()) for r in batch.records}
+    return {i for i in wanted if isinstance(i, int)}
+
+
+def _nothing_missing(_: SinkError) -> IOResult[int, PortError]:
+    return IOSuccess(0)
 
 
 def _payload(raw: Any) -> str:

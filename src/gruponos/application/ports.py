@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from returns.io import IOResult
 
-from gruponos.application.errors import SinkError, StateError, WmsError
+from gruponos.application.errors import PortError, SinkError, StateError, WmsError
 from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.checkpoints import Checkpoint, Position, ReadWindow, StateKey
 from gruponos.domain.quarantine import QuarantinedRecord
@@ -88,8 +88,8 @@ class RecordSink(Protocol):
     def write(self, batch: Batch) -> IOResult[WriteOutcome, SinkError]:
         """Upsert the batch's records monotonically (a stored row is only replaced by a version
         with ``mod_ts`` >= its own), quarantine its rejected records, mark rows as seen by
-        ``batch.generation``, and — when the state lives in the sink — store ``batch.checkpoint``
-        under ``batch.state_key``; all in one transaction."""
+        ``batch.generation``, and store ``batch.checkpoint`` under ``batch.state_key`` when the
+        batch carries one; all in one transaction. A sync commits through :class:`BatchCommit`."""
         ...
 
     def soft_delete_unseen(
@@ -115,6 +115,21 @@ class RecordSink(Protocol):
     def close(self) -> None: ...
 
 
+class BatchCommit(Protocol):
+    """The sync's unit of work: a batch and the checkpoint it justifies, committed together.
+
+    Once ``commit`` succeeds both are durable; the checkpoint is never durable without the
+    batch's data, so it never runs ahead of what is committed. The SQL and in-memory sinks
+    commit both in one transaction (their checkpoints live in their own database);
+    :class:`~gruponos.application.commit.SaveAfterCommit` saves the checkpoint to a state store
+    kept elsewhere (a file, Meltano) once the sink has committed the batch.
+    """
+
+    def commit(
+        self, batch: Batch, key: StateKey, checkpoint: Checkpoint
+    ) -> IOResult[WriteOutcome, PortError]: ...
+
+
 class Lease(Protocol):
     """A held lock; releasing twice is harmless."""
 
@@ -124,13 +139,10 @@ class Lease(Protocol):
 class StateStore(Protocol):
     """Checkpoints per (pipeline, entity), and the lock that keeps one run per key.
 
-    ``in_sink`` is true when the checkpoints live in the record sink's database: the use case then
-    hands the checkpoint to :meth:`RecordSink.write` (same transaction as the data) instead of
-    calling :meth:`save` after the commit.
+    Where a batch's checkpoint is committed is not the state store's business but the
+    :class:`BatchCommit`'s, which the composition root picks: the sink's own when the
+    checkpoints live in the sink's database, else a save after the sink's commit.
     """
-
-    @property
-    def in_sink(self) -> bool: ...
 
     def load(self, key: StateKey) -> IOResult[Checkpoint | None, StateError]: ...
 

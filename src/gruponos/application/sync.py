@@ -21,19 +21,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from returns.io import IOFailure, IOResult, IOSuccess
+from returns.io import IO, IOResult, IOSuccess
+from returns.methods import unwrap_or_failure
 from returns.pipeline import is_successful
-from returns.unsafe import unsafe_perform_io
+from returns.result import Failure, Result, Success
 
 from gruponos.application.abandoned import hold_run, mark_abandoned
 from gruponos.application.batches import BatchWriter
+from gruponos.application.commit import SaveAfterCommit
 from gruponos.application.errors import PortError, StateError, SyncError
 from gruponos.application.lifecycle import StopSignal
 from gruponos.application.ports import (
+    Answer,
+    BatchCommit,
     Clock,
+    Lease,
+    Page,
     RecordSink,
     RunHistory,
     StateStore,
@@ -44,6 +51,7 @@ from gruponos.application.ports import (
 from gruponos.application.prefetch import Ended, Merged
 from gruponos.domain.checkpoints import (
     Checkpoint,
+    Position,
     ReadWindow,
     StateKey,
     SyncMode,
@@ -96,8 +104,24 @@ class _NullObserver:
         """Drop events: nobody is listening."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Where an entity's load starts: its schema, the checkpoint, the windows to read, and the
+    requests the source retried to decide them (``latest``, ``id_bounds``)."""
+
+    schema: EntitySchema
+    checkpoint: Checkpoint
+    windows: tuple[ReadWindow, ...]
+    retried: int = 0
+
+
 class SyncEntities:
     """Full or incremental sync of entities from a WMS source into a record sink.
+
+    ``commit`` commits each batch with its checkpoint (see
+    :class:`~gruponos.application.ports.BatchCommit`); by default the sink writes the batch and
+    ``state`` saves the checkpoint after it. The container passes the sink itself when the
+    checkpoints live in the sink's database (one transaction for both).
 
     >>> # report = SyncEntities(source, sink, state, runs, clock, new_run_id).run(
     >>> #     SyncMode.INCREMENTAL, ["allocation"])
@@ -113,10 +137,12 @@ class SyncEntities:
         new_run_id: Callable[[], str],
         options: SyncOptions | None = None,
         observer: SyncObserver | None = None,
+        commit: BatchCommit | None = None,
     ) -> None:
         self._source = source
         self._sink = sink
         self._state = state
+        self._commit = commit or SaveAfterCommit(sink, state)
         self._runs = runs
         self._clock = clock
         self._new_run_id = new_run_id
@@ -144,85 +170,206 @@ class SyncEntities:
         alive = None if self._options.dry_run else hold_run(self._state, run_id)
         self._record(report)
         self._find_abandoned(run_id)
-        results: list[EntityReport] = []
         try:
-            for entity in entities:
-                if stop.requested:
-                    results.append(_not_started(entity, mode, stop))
-                    continue
-                results.append(self._sync_entity(run_id, mode, entity, stop))
-                report = replace(report, entities=tuple(results))
-                self._record(report)
+            synced = self._sync_all(report, entities, stop)
         finally:
             if alive is not None:
                 alive.map(lambda lease: lease.release())
-        stopped = stop.status if any(e.status.stopped for e in results) else None
-        report = report.settled(tuple(results), self._clock.now(), stopped)
+        return IOResult.from_typecast(synced.map(partial(self._settle, report, stop)))
+
+    def _sync_all(
+        self, run: SyncReport, entities: Sequence[str], stop: StopSignal
+    ) -> IO[tuple[EntityReport, ...]]:
+        done: IO[tuple[EntityReport, ...]] = IO(())
+        for entity in entities:
+            done = done.bind(partial(self._sync_next, run, entity, stop))
+        return done
+
+    def _sync_next(
+        self, run: SyncReport, entity: str, stop: StopSignal, done: tuple[EntityReport, ...]
+    ) -> IO[tuple[EntityReport, ...]]:
+        """The reports so far and the next entity's; once a stop is asked, it does not start."""
+        if stop.requested:
+            return IO((*done, _not_started(entity, run.mode, stop)))
+
+        def recorded(report: EntityReport) -> tuple[EntityReport, ...]:
+            reports = (*done, report)
+            self._record(replace(run, entities=reports))
+            return reports
+
+        return self._sync_entity(run.run_id, run.mode, entity, stop).map(recorded)
+
+    def _settle(
+        self, run: SyncReport, stop: StopSignal, reports: tuple[EntityReport, ...]
+    ) -> Result[SyncReport, SyncError]:
+        """The run's final report, recorded and announced; a failure unless every entity
+        succeeded."""
+        stopped = stop.status if any(e.status.stopped for e in reports) else None
+        report = run.settled(reports, self._clock.now(), stopped)
         self._record(report)
-        self._emit("run_finished", run_id, data=report.to_json())
+        self._emit("run_finished", run.run_id, data=report.to_json())
         if report.status is not RunStatus.SUCCEEDED:
-            return IOFailure(
+            return Failure(
                 SyncError(
                     FAILURE_CODES[report.status],
                     report.error or f"sync {report.status}",
-                    {"run_id": run_id, "report": report},
+                    {"run_id": run.run_id, "report": report},
                 )
             )
-        return IOSuccess(report)
+        return Success(report)
 
     # -- one entity -------------------------------------------------------------------------
 
     def _sync_entity(
         self, run_id: str, mode: SyncMode, entity: str, stop: StopSignal
-    ) -> EntityReport:
+    ) -> IO[EntityReport]:
+        """Sync one entity under its run lock; a failure is the entity's report, not the run's."""
         started = self._clock.now()
         report = EntityReport(entity=entity, mode=mode)
         self._emit("entity_started", run_id, entity)
-        pipeline = (
-            self._options.full_pipeline
-            if mode is SyncMode.FULL
-            else self._options.incremental_pipeline
+        key = StateKey(self._pipeline(mode), entity)
+        synced = (
+            self._state.lock(key, run_id)
+            .alt(partial(self._failed, report, started))
+            .bind(partial(self._sync_holding, run_id, mode, key, report, stop, started))
         )
-        key = StateKey(pipeline, entity)
-        lease_result = self._state.lock(key, run_id)
-        if not is_successful(lease_result):
-            return self._failed(report, _error_of(lease_result), started)
-        lease = unsafe_perform_io(lease_result.unwrap())
+        return unwrap_or_failure(synced)
+
+    def _sync_holding(
+        self,
+        run_id: str,
+        mode: SyncMode,
+        key: StateKey,
+        report: EntityReport,
+        stop: StopSignal,
+        started: datetime,
+        lease: Lease,
+    ) -> IOResult[EntityReport, EntityReport]:
         try:
-            report = self._sync_locked(run_id, mode, key, report, stop)
+            synced = self._sync_locked(run_id, mode, key, report, stop)
         finally:
             lease.release()
-        report = replace(report, seconds=(self._clock.now() - started).total_seconds())
-        self._emit("entity_finished", run_id, entity, _entity_data(report))
-        return report
+        finished = partial(self._finished, run_id, started)
+        return synced.map(finished).alt(finished)
 
     def _sync_locked(
         self, run_id: str, mode: SyncMode, key: StateKey, report: EntityReport, stop: StopSignal
-    ) -> EntityReport:
-        entity = key.entity
-        begun = self._begin(run_id, mode, key)
-        if isinstance(begun, PortError):
-            return _with_error(report, begun)
-        schema, checkpoint, windows, retried = begun  # retried: by latest() and id_bounds()
-        report = replace(report, retried_requests=report.retried_requests + retried)
-        normalizer = RecordNormalizer(schema, self._options.normalize)
-        writer = BatchWriter(
-            self._sink, self._state, self._options, self._emit, run_id, key, checkpoint, report
+    ) -> IOResult[EntityReport, EntityReport]:
+        """The entity's report: succeeded (or stopped) on the success track, failed on the
+        failure track."""
+        return (
+            self._begin(run_id, mode, key)
+            .alt(partial(_with_error, report))
+            .bind(partial(self._load, run_id, mode, key, report, stop))
         )
-        for note in schema.notes:
+
+    def _load(
+        self,
+        run_id: str,
+        mode: SyncMode,
+        key: StateKey,
+        report: EntityReport,
+        stop: StopSignal,
+        plan: _Plan,
+    ) -> IOResult[EntityReport, EntityReport]:
+        report = replace(report, retried_requests=report.retried_requests + plan.retried)
+        normalizer = RecordNormalizer(plan.schema, self._options.normalize)
+        writer = BatchWriter(
+            self._commit,
+            self._sink,
+            self._options,
+            self._emit,
+            run_id,
+            key,
+            plan.checkpoint,
+            report,
+        )
+        for note in plan.schema.notes:
             writer.warn(note)
-            self._emit("warning", run_id, entity, {"message": note})
-        read_error = self._stream(run_id, mode, windows, normalizer, writer, stop)
-        error = writer.error or read_error
-        if error is not None:
-            return _with_error(writer.report, error)
-        report = writer.report
+            self._emit("warning", run_id, key.entity, {"message": note})
+        read = self._stream(run_id, mode, plan.windows, normalizer, writer, stop)
+        loaded = writer.report
+        return (
+            writer.result()  # a failed write first: it is what ended the read
+            .bind(lambda committed: read.map(lambda _: committed))
+            .bind(partial(self._complete, key, mode, loaded, stop))
+            .alt(partial(_with_error, loaded))
+        )
+
+    def _stream(
+        self,
+        run_id: str,
+        mode: SyncMode,
+        windows: tuple[ReadWindow, ...],
+        normalizer: RecordNormalizer,
+        writer: BatchWriter,
+        stop: StopSignal,
+    ) -> IOResult[None, PortError]:
+        """Read the windows' pages, normalize them and hand them to the writer, until the end,
+        a read error (the result), a failed write, or a stop. Leaving the ``with`` block
+        commits what was read, with its checkpoint."""
+        entity = normalizer.schema.entity
+        full = mode is SyncMode.FULL
+        reads = [self._source.read(entity, w) for w in windows]
+        merged = Merged(reads, self._options.prefetch_pages, should_stop=lambda: stop.requested)
+        with merged as pages, writer:
+            for index, item in pages:
+                if stop.requested:
+                    break
+                if isinstance(item, Ended):
+                    if full:
+                        writer.window_done(index)
+                    continue
+                taken = item.map(
+                    partial(self._take_page, run_id, normalizer, writer, index if full else None)
+                )
+                if not is_successful(taken):
+                    return taken  # what was read is still written (the block's exit)
+                if writer.error is not None:
+                    break
+        return IOSuccess(None)
+
+    def _take_page(
+        self,
+        run_id: str,
+        normalizer: RecordNormalizer,
+        writer: BatchWriter,
+        window: int | None,
+        page: Page,
+    ) -> None:
+        """Normalize a page and hand its records (and rejects) to the writer."""
+        entity = normalizer.schema.entity
+        writer.page_read(page.retries)
+        if page.source_changed and writer.warn(SOURCE_CHANGED):
+            self._emit("warning", run_id, entity, {"message": SOURCE_CHANGED})
+        outcomes = normalizer.normalize_page(page.records)
+        writer.add_page(page.records, outcomes, window)
+        writer.required_nulls(normalizer.required_nulls(outcomes))
+        self._emit(
+            "page_read",
+            run_id,
+            entity,
+            {"records": len(page.records), "retries": page.retries, "page": page.number},
+        )
+
+    def _complete(
+        self,
+        key: StateKey,
+        mode: SyncMode,
+        report: EntityReport,
+        stop: StopSignal,
+        committed: Checkpoint,
+    ) -> IOResult[EntityReport, PortError]:
+        """The entity's end once everything read is committed: as a stop asked; a full pass
+        then soft-deletes what it did not see; and the share of rejects judges the rest."""
         if stop.status is not None:
-            return replace(report, status=stop.status, error=stop.reason)
+            return IOSuccess(replace(report, status=stop.status, error=stop.reason))
+        finished: IOResult[EntityReport, PortError] = IOSuccess(report)
         if mode is SyncMode.FULL and not self._options.dry_run:
-            report = self._finish_full_pass(key, writer.checkpoint, report)
-            if report.error is not None:
-                return report
+            finished = self._finish_full_pass(key, committed, report)
+        return finished.map(self._judged)
+
+    def _judged(self, report: EntityReport) -> EntityReport:
         ratio = report.reject_ratio
         if ratio > self._options.max_reject_ratio:
             return replace(
@@ -235,85 +382,27 @@ class SyncEntities:
             )
         return replace(report, status=RunStatus.SUCCEEDED)
 
-    def _stream(
-        self,
-        run_id: str,
-        mode: SyncMode,
-        windows: tuple[ReadWindow, ...],
-        normalizer: RecordNormalizer,
-        writer: BatchWriter,
-        stop: StopSignal,
-    ) -> PortError | None:
-        """Read the windows' pages, normalize them and hand them to the writer, until the end,
-        a read error (returned), a failed write, or a stop. Leaving the ``with`` block commits
-        what was read, with its checkpoint."""
-        entity = normalizer.schema.entity
-        full = mode is SyncMode.FULL
-        reads = [self._source.read(entity, w) for w in windows]
-        merged = Merged(reads, self._options.prefetch_pages, should_stop=lambda: stop.requested)
-        warned_change = False
-        with merged as pages, writer:
-            for index, item in pages:
-                if stop.requested:
-                    break
-                if isinstance(item, Ended):
-                    if full:
-                        writer.window_done(index)
-                    continue
-                if not is_successful(item):
-                    return _error_of(item)  # what was read is still written (the block's exit)
-                page = unsafe_perform_io(item.unwrap())
-                writer.page_read(page.retries)
-                if page.source_changed and not warned_change:
-                    warned_change = True
-                    writer.warn(SOURCE_CHANGED)
-                    self._emit("warning", run_id, entity, {"message": SOURCE_CHANGED})
-                outcomes = normalizer.normalize_page(page.records)
-                writer.add_page(page.records, outcomes, index if full else None)
-                writer.required_nulls(normalizer.required_nulls(outcomes))
-                self._emit(
-                    "page_read",
-                    run_id,
-                    entity,
-                    {"records": len(page.records), "retries": page.retries, "page": page.number},
-                )
-                if writer.error is not None:
-                    break
-        return None
+    # -- where a load starts ----------------------------------------------------------------
 
-    def _begin(
-        self, run_id: str, mode: SyncMode, key: StateKey
-    ) -> tuple[EntitySchema, Checkpoint, tuple[ReadWindow, ...], int] | PortError:
-        """Describe, prepare the table, load the checkpoint and decide the read windows (and
-        count the requests the source retried for them)."""
-        described = self._source.describe(key.entity)
-        if not is_successful(described):
-            return _error_of(described)
-        schema = unsafe_perform_io(described.unwrap())
-        if not self._options.dry_run:
-            prepared = self._sink.prepare(schema)
-            if not is_successful(prepared):
-                return _error_of(prepared)
-        loaded = self._state.load(key)
-        if not is_successful(loaded):
-            return _error_of(loaded)
-        checkpoint = self._start(run_id, mode, unsafe_perform_io(loaded.unwrap()))
-        if mode is SyncMode.FULL and checkpoint.generation == run_id:
-            # A new pass: note where the source stands, so the incremental pipeline can start
-            # there once the pass is complete instead of re-reading everything.
-            newest = self._source.latest(key.entity)
-            if not is_successful(newest):
-                return _error_of(newest)
-            answer = unsafe_perform_io(newest.unwrap())
-            checkpoint = replace(checkpoint, high_water=answer.value)
-            split = self._split(run_id, key.entity, checkpoint)
-            if isinstance(split, PortError):
-                return split
-            checkpoint, retried = split
-            return schema, checkpoint, checkpoint.remaining(), answer.retries + retried
-        if mode is SyncMode.FULL:
-            return schema, checkpoint, checkpoint.remaining(), 0
-        return schema, checkpoint, (incremental_window(checkpoint, self._options.overlap),), 0
+    def _begin(self, run_id: str, mode: SyncMode, key: StateKey) -> IOResult[_Plan, PortError]:
+        """Describe, prepare the table, load the checkpoint and plan the read windows."""
+        described: IOResult[EntitySchema, PortError] = self._source.describe(key.entity)
+        return described.bind(self._prepared).bind(
+            partial(self._planned_from_state, run_id, mode, key)
+        )
+
+    def _prepared(self, schema: EntitySchema) -> IOResult[EntitySchema, PortError]:
+        if self._options.dry_run:
+            return IOSuccess(schema)
+        return self._sink.prepare(schema).map(lambda _: schema)
+
+    def _planned_from_state(
+        self, run_id: str, mode: SyncMode, key: StateKey, schema: EntitySchema
+    ) -> IOResult[_Plan, PortError]:
+        loaded: IOResult[Checkpoint | None, PortError] = self._state.load(key)
+        return loaded.map(partial(self._start, run_id, mode)).bind(
+            partial(self._plan, run_id, mode, key.entity, schema)
+        )
 
     def _start(self, run_id: str, mode: SyncMode, stored: Checkpoint | None) -> Checkpoint:
         if mode is SyncMode.INCREMENTAL:
@@ -322,41 +411,80 @@ class SyncEntities:
             return stored  # resume the unfinished pass: each window after its last id
         return Checkpoint(SyncMode.FULL, generation=run_id)
 
+    def _plan(
+        self,
+        run_id: str,
+        mode: SyncMode,
+        entity: str,
+        schema: EntitySchema,
+        checkpoint: Checkpoint,
+    ) -> IOResult[_Plan, PortError]:
+        if mode is SyncMode.INCREMENTAL:
+            window = incremental_window(checkpoint, self._options.overlap)
+            return IOSuccess(_Plan(schema, checkpoint, (window,)))
+        if checkpoint.generation != run_id:  # the unfinished pass resumes
+            return IOSuccess(_Plan(schema, checkpoint, checkpoint.remaining()))
+
+        # A new pass: note where the source stands, so the incremental pipeline can start
+        # there once the pass is complete instead of re-reading everything.
+        def split(newest: Answer[Position | None]) -> IOResult[_Plan, PortError]:
+            marked = replace(checkpoint, high_water=newest.value)
+            return self._split(run_id, entity, marked).map(
+                lambda done: _Plan(
+                    schema, done.value, done.value.remaining(), newest.retries + done.retries
+                )
+            )
+
+        latest: IOResult[Answer[Position | None], PortError] = self._source.latest(entity)
+        return latest.bind(split)
+
     def _split(
         self, run_id: str, entity: str, checkpoint: Checkpoint
-    ) -> tuple[Checkpoint, int] | PortError:
+    ) -> IOResult[Answer[Checkpoint], PortError]:
         """A new full pass reads ``read_parallelism`` id windows at once, when there are ids
         enough (at least ``min_window_ids`` per window); and the requests retried to know."""
         if self._options.read_parallelism <= 1:
-            return checkpoint, 0
-        bounds = self._source.id_bounds(entity)
-        if not is_successful(bounds):
-            return _error_of(bounds)
-        answer = unsafe_perform_io(bounds.unwrap())
-        if answer.value is None:
-            return checkpoint, answer.retries
-        low, high = answer.value  # progress displays estimate the pass's size from them
+            return IOSuccess(Answer(checkpoint))
+        return self._source.id_bounds(entity).map(
+            lambda bounds: Answer(
+                self._windowed(run_id, entity, checkpoint, bounds.value), bounds.retries
+            )
+        )
+
+    def _windowed(
+        self, run_id: str, entity: str, checkpoint: Checkpoint, bounds: tuple[int, int] | None
+    ) -> Checkpoint:
+        if bounds is None:
+            return checkpoint
+        low, high = bounds  # progress displays estimate the pass's size from them
         self._emit("id_bounds", run_id, entity, {"low": low, "high": high})
         windows = split_ids(
-            *answer.value, self._options.read_parallelism, min_span=self._options.min_window_ids
+            low, high, self._options.read_parallelism, min_span=self._options.min_window_ids
         )
-        return replace(checkpoint, windows=windows if len(windows) > 1 else ()), answer.retries
+        return replace(checkpoint, windows=windows if len(windows) > 1 else ())
+
+    # -- the end of a full pass -------------------------------------------------------------
 
     def _finish_full_pass(
         self, key: StateKey, checkpoint: Checkpoint, report: EntityReport
-    ) -> EntityReport:
-        generation = checkpoint.generation or ""
-        deleted = self._sink.soft_delete_unseen(key.entity, generation, self._clock.now())
-        if not is_successful(deleted):
-            return _with_error(report, _error_of(deleted))
+    ) -> IOResult[EntityReport, PortError]:
+        """Soft-delete what the pass did not see, mark it complete, bookmark the incremental
+        pipeline."""
         done = replace(checkpoint, complete=True, windows=())
-        saved = self._state.save(key, done)
-        if not is_successful(saved):
-            return _with_error(report, _error_of(saved))
-        bookmarked = self._bookmark_incremental(key.entity, done)
-        if not is_successful(bookmarked):
-            return _with_error(report, _error_of(bookmarked))
-        return replace(report, deleted=unsafe_perform_io(deleted.unwrap()), checkpoint=done)
+
+        def saved(deleted: int) -> IOResult[int, PortError]:
+            return (
+                self._state.save(key, done)
+                .bind(lambda _: self._bookmark_incremental(key.entity, done))
+                .map(lambda _: deleted)
+            )
+
+        unseen: IOResult[int, PortError] = self._sink.soft_delete_unseen(
+            key.entity, checkpoint.generation or "", self._clock.now()
+        )
+        return unseen.bind(saved).map(
+            lambda deleted: replace(report, deleted=deleted, checkpoint=done)
+        )
 
     def _bookmark_incremental(self, entity: str, done: Checkpoint) -> IOResult[None, StateError]:
         """After a complete pass, start the incremental pipeline at the pass's high-water mark.
@@ -368,20 +496,22 @@ class SyncEntities:
         if done.high_water is None:
             return IOSuccess(None)
         key = StateKey(self._options.incremental_pipeline, entity)
-        current = self._state.load(key)
-        if not is_successful(current):
-            return current.map(lambda _: None)
-        stored = unsafe_perform_io(current.unwrap())
-        if (
-            stored is not None
-            and stored.position is not None
-            and stored.position >= done.high_water
-        ):
+        return self._state.load(key).bind(partial(self._bookmark, key, done.high_water))
+
+    def _bookmark(
+        self, key: StateKey, high_water: Position, stored: Checkpoint | None
+    ) -> IOResult[None, StateError]:
+        if stored is not None and stored.position is not None and stored.position >= high_water:
             return IOSuccess(None)
         base = stored or Checkpoint(SyncMode.INCREMENTAL)
-        return self._state.save(key, replace(base, position=done.high_water))
+        return self._state.save(key, replace(base, position=high_water))
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _pipeline(self, mode: SyncMode) -> str:
+        if mode is SyncMode.FULL:
+            return self._options.full_pipeline
+        return self._options.incremental_pipeline
 
     def _find_abandoned(self, run_id: str) -> None:
         """Mark runs found dead (kill -9, a lost machine) ``abandoned``; a warning each."""
@@ -397,14 +527,21 @@ class SyncEntities:
     def _record(self, report: SyncReport) -> None:
         if self._runs is None or self._options.dry_run:
             return
-        recorded = self._runs.record(report)
-        if not is_successful(recorded):
-            # History is diagnostics: a failure to record it must not fail the data load.
-            self._emit("warning", report.run_id, data={"message": str(_error_of(recorded))})
+        # History is diagnostics: a failure to record it must not fail the data load.
+        self._runs.record(report).alt(
+            lambda error: self._emit("warning", report.run_id, data={"message": str(error)})
+        )
 
-    def _failed(self, report: EntityReport, error: PortError, started: Any) -> EntityReport:
-        report = _with_error(report, error)
-        return replace(report, seconds=(self._clock.now() - started).total_seconds())
+    def _failed(self, report: EntityReport, started: datetime, error: PortError) -> EntityReport:
+        return replace(_with_error(report, error), seconds=self._seconds_since(started))
+
+    def _finished(self, run_id: str, started: datetime, report: EntityReport) -> EntityReport:
+        report = replace(report, seconds=self._seconds_since(started))
+        self._emit("entity_finished", run_id, report.entity, _entity_data(report))
+        return report
+
+    def _seconds_since(self, started: datetime) -> float:
+        return (self._clock.now() - started).total_seconds()
 
     def _emit(
         self,
@@ -414,10 +551,6 @@ class SyncEntities:
         data: dict[str, Any] | None = None,
     ) -> None:
         self._observer.on_event(SyncEvent(kind, run_id, entity, data or {}))
-
-
-def _error_of(result: IOResult[Any, PortError]) -> PortError:
-    return unsafe_perform_io(result.failure())
 
 
 def _not_started(entity: str, mode: SyncMode, stop: StopSignal) -> EntityReport:

@@ -89,7 +89,6 @@ def test_file_state_store_lock_and_atomic_save(tmp_path: Path) -> None:
 
     path = tmp_path / "state" / "gruponos-state.json"
     store, other = FileStateStore(path), FileStateStore(path)
-    assert store.in_sink is False
     assert unsafe_perform_io(store.load(KEY).unwrap()) is None
     checkpoint = Checkpoint(SyncMode.FULL, generation="g1", last_id=7)
     assert isinstance(store.save(KEY, checkpoint), IOSuccess)

@@ -202,7 +202,6 @@ def test_failure_before_commit_leaves_neither_data_nor_checkpoint(
 def test_state_store_save_reset_and_corrupt(open_backend: BackendFactory) -> None:
     backend = open_backend()
     state = backend.state
-    assert state.in_sink is True
     assert ok(state.load(KEY)) is None
     full = Checkpoint(SyncMode.FULL, generation="g1", last_id=42)
     ok(state.save(KEY, full))

@@ -139,7 +139,6 @@ def test_meltano_store_reads_and_writes_singer_bookmarks(tmp_path: Path) -> None
     unsafe_perform_io(store.reset(key).unwrap())
     assert unsafe_perform_io(store.load(key).unwrap()) is None
     assert all(c[1:5] == ["--log-level", "disabled", "--environment", "dev"] for c in fake.calls)
-    assert not store.in_sink
 
 
 def test_meltano_store_failures_are_state_errors(tmp_path: Path) -> None:

@@ -134,6 +134,13 @@ class InMemorySink:
         self.db.commits += 1
         return IOSuccess(WriteOutcome(written=written, stale=stale, quarantined=len(quarantine)))
 
+    def commit(
+        self, batch: Batch, key: StateKey, checkpoint: Checkpoint
+    ) -> IOResult[WriteOutcome, SinkError]:
+        """``BatchCommit`` with the checkpoints in this database (:class:`InMemorySinkState`):
+        the batch and ``checkpoint`` applied together, or neither."""
+        return self.write(replace(batch, state_key=key, checkpoint=checkpoint))
+
     def soft_delete_unseen(
         self, entity: str, generation: str, at: datetime
     ) -> IOResult[int, SinkError]:
@@ -168,14 +175,11 @@ class InMemorySink:
 
 
 class InMemorySinkState:
-    """The state store that lives in the in-memory sink (``in_sink=True``)."""
+    """The state store that lives in the in-memory sink, where the sink's ``commit`` stores each
+    batch's checkpoint with the batch."""
 
     def __init__(self, db: InMemoryDatabase) -> None:
         self.db = db
-
-    @property
-    def in_sink(self) -> bool:
-        return True
 
     def load(self, key: StateKey) -> IOResult[Checkpoint | None, StateError]:
         return IOSuccess(self.db.checkpoints.get(key))

@@ -1,4 +1,5 @@
-"""In-memory state store (``in_sink=False``) with a per-key run lock."""
+"""In-memory state store with a per-key run lock (kept apart from the sink: a sync saves each
+checkpoint after its batch commits)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,6 @@ class InMemoryStateStore:
     checkpoints: dict[StateKey, Checkpoint] = field(default_factory=dict)
     locks: dict[StateKey, str] = field(default_factory=dict)
     saves: list[tuple[StateKey, Checkpoint]] = field(default_factory=list)
-
-    @property
-    def in_sink(self) -> bool:
-        return False
 
     def load(self, key: StateKey) -> IOResult[Checkpoint | None, StateError]:
         return IOSuccess(self.checkpoints.get(key))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -39,6 +39,7 @@ from gruponos.adapters.sql.rows import BatchMeta, extra_json, int_text, to_json,
 from gruponos.adapters.sql.state import list_quarantine, save_checkpoint
 from gruponos.application.errors import SinkError
 from gruponos.domain.batches import Batch, Rejected, WriteOutcome
+from gruponos.domain.checkpoints import Checkpoint, StateKey
 from gruponos.domain.errors import DomainError
 from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType, EntitySchema
@@ -319,6 +320,13 @@ class SqlSink:
             return WriteOutcome(result.written, stale, len(quarantine))
 
         return self.db.run(SinkError, "sink.write_failed", context, work)
+
+    def commit(
+        self, batch: Batch, key: StateKey, checkpoint: Checkpoint
+    ) -> IOResult[WriteOutcome, SinkError]:
+        """:class:`~gruponos.application.ports.BatchCommit` when the checkpoints live in this
+        database (``GNOS_STATE``): the batch and ``checkpoint`` in one transaction."""
+        return self.write(replace(batch, state_key=key, checkpoint=checkpoint))
 
     def _upsert_bulk(
         self, cur: Any, spec: TableSpec, latest: Sequence[NormalizedRecord], payload: bytes

@@ -1,8 +1,8 @@
 """Checkpoints, run locks and quarantine listings kept in the sink's own database.
 
-:class:`SqlStateStore` is the in-sink :class:`~gruponos.application.ports.StateStore`: the sink
-writes a batch's checkpoint in the batch's transaction (:func:`save_checkpoint`), so data and
-checkpoint commit together or not at all (docs/adr/0003).
+:class:`SqlStateStore` is the in-sink :class:`~gruponos.application.ports.StateStore`: the sink's
+``commit`` writes a batch's checkpoint in the batch's transaction (:func:`save_checkpoint`), so
+data and checkpoint commit together or not at all (docs/adr/0003).
 """
 
 from __future__ import annotations
@@ -69,14 +69,11 @@ def list_quarantine(
 
 
 class SqlStateStore:
-    """Checkpoints in table ``GNOS_STATE`` of the sink's database (``in_sink`` is true)."""
+    """Checkpoints in table ``GNOS_STATE`` of the sink's database, where the sink's ``commit``
+    stores each batch's checkpoint with the batch."""
 
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
-
-    @property
-    def in_sink(self) -> bool:
-        return True
 
     def load(self, key: StateKey) -> IOResult[Checkpoint | None, StateError]:
         d = self.db.dialect

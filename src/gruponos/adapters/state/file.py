@@ -99,7 +99,8 @@ def take_file_lock(path: Path, owner: str) -> IOResult[Lease, StateError]:
 
 
 class FileStateStore:
-    """:class:`~gruponos.application.ports.StateStore` in a JSON file (``in_sink`` is false).
+    """:class:`~gruponos.application.ports.StateStore` in a JSON file (a sync saves each
+    checkpoint after its batch commits: see :class:`~gruponos.application.commit.SaveAfterCommit`).
 
     >>> store = FileStateStore(Path(tempfile.mkdtemp()) / "state.json")
     >>> store.load(StateKey("full", "order_hdr"))
@@ -109,10 +110,6 @@ class FileStateStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._mutex = threading.Lock()
-
-    @property
-    def in_sink(self) -> bool:
-        return False
 
     def _read(self) -> dict[str, Any]:
         try:

@@ -81,10 +81,6 @@ class MeltanoStateStore:
         self._run = runner or subprocess_runner()
         self._mutex = threading.Lock()
 
-    @property
-    def in_sink(self) -> bool:
-        return False
-
     # -- meltano CLI -----------------------------------------------------------------------------
 
     def _argv(self, *args: str) -> list[str]:
@@ -225,4 +221,3 @@ class MeltanoStateStore:
             return IOFailure(StateError("state.lock_failed", str(exc), {"lock": str(folder)}))
         name = lock_file_name(self.state_id.replace(":", "_"), key.pipeline, key.entity)
         return take_file_lock(folder / name, owner)
-
