@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.pipeline import is_successful
-from returns.unsafe import unsafe_perform_io
+from returns.result import Result, Success
 
 from gruponos.application.errors import SyncError
 from gruponos.application.lifecycle import StopSignal
 from gruponos.application.ports import Clock, SyncEvent, SyncObserver
 from gruponos.domain.checkpoints import SyncMode
-from gruponos.domain.runs import FAILURE_CODES, EntityReport, RunStatus, SyncReport
+from gruponos.domain.errors import DomainError
+from gruponos.domain.runs import FAILURE_CODES, RunStatus, SyncReport
 
 if TYPE_CHECKING:
     from gruponos.settings import Settings
@@ -56,32 +57,60 @@ def sync(
     ``sync.rejected`` (``context["report"]`` is the report), or the code of the configuration or
     start-up problem (``config.invalid``, ``sink.connect_failed`` ...) when no run could start.
     """
-    # The composition root (and through it the adapters) is loaded by a run, not by this module:
-    # the CLI imports run_with_retries and report_of without paying for the container.
-    from gruponos.container import StartupError, build_container  # noqa: PLC0415
-    from gruponos.settings import load_settings  # noqa: PLC0415
+    from gruponos.settings import load_settings  # noqa: PLC0415 - pydantic, when a run needs it
 
-    if settings is None:
-        loaded = load_settings()
-        if not is_successful(loaded):
-            cause = loaded.failure()
-            return IOFailure(SyncError(cause.code, cause.message, {"cause": cause}))
-        settings = loaded.unwrap()
+    def run(chosen: Settings) -> IOResult[SyncReport, SyncError]:
+        return _run(
+            chosen,
+            SyncMode(mode),
+            entities or chosen.entities,
+            dry_run=dry_run,
+            retries=retries,
+            retry_delay=retry_delay,
+            observer=observer,
+            stop=stop,
+        )
+
+    given: Result[Settings, DomainError] = (
+        load_settings() if settings is None else Success(settings)
+    )
+    return IOResult.from_result(given.alt(_cannot_start)).bind(run)
+
+
+def _run(
+    settings: Settings,
+    mode: SyncMode,
+    entities: Sequence[str],
+    *,
+    dry_run: bool,
+    retries: int,
+    retry_delay: float,
+    observer: SyncObserver | None,
+    stop: StopSignal | None,
+) -> IOResult[SyncReport, SyncError]:
+    # The composition root (and through it the adapters) is loaded by a run, not by this module:
+    # the CLI imports run_with_retries without paying for the container.
+    from gruponos.container import StartupError, build_container  # noqa: PLC0415
+
     container = build_container(settings, dry_run=dry_run, observer=observer)
     try:
         use_case = container.sync()
         return run_with_retries(
-            lambda names: use_case.run(SyncMode(mode), names, stop),
-            entities or settings.entities,
+            lambda names: use_case.run(mode, names, stop),
+            entities,
             retries=retries,
             delay=retry_delay,
             clock=container.clock(),
             observer=container.observer(),
         )
     except StartupError as exc:
-        return IOFailure(SyncError(exc.error.code, exc.error.message, {"cause": exc.error}))
+        return IOFailure(_cannot_start(exc.error))
     finally:
         container.shutdown_resources()
+
+
+def _cannot_start(cause: DomainError) -> SyncError:
+    return SyncError(cause.code, cause.message, {"cause": cause})
 
 
 def run_with_retries(
@@ -99,26 +128,28 @@ def run_with_retries(
     The result's report combines the attempts: the latest report of every entity, the first
     attempt's start, the last attempt's run id. Every attempt is also a run in the history.
     """
-    latest: dict[str, EntityReport] = {}
-    attempts: list[SyncReport] = []
-    remaining = list(entities)
-    for attempt in range(retries + 1):
-        result = run(remaining)
-        report = report_of(result)
-        if report is None:  # nothing ran (no report): nothing to combine or retry
-            return result
-        attempts.append(report)
-        latest.update((e.entity, e) for e in report.entities)
+
+    def attempt(
+        number: int, names: Sequence[str], earlier: tuple[SyncReport, ...]
+    ) -> IOResult[SyncReport, SyncError]:
+        result = run(names)
+        # A failure without a report (nothing ran) is the result: nothing to combine or retry.
+        return reported(result).bind(lambda report: then(number, result, (*earlier, report)))
+
+    def then(
+        number: int, result: IOResult[SyncReport, SyncError], attempts: tuple[SyncReport, ...]
+    ) -> IOResult[SyncReport, SyncError]:
+        report = attempts[-1]
         failed = [e.entity for e in report.entities if e.status is RunStatus.FAILED]
-        if is_successful(result) or not failed or attempt == retries or report.status.stopped:
-            break
-        wait = delay * 2**attempt
+        if is_successful(result) or not failed or number == retries or report.status.stopped:
+            return result if len(attempts) == 1 else _combined(attempts, entities)
+        wait = delay * 2**number
         observer.on_event(
             SyncEvent(
                 "retrying_run",
                 report.run_id,
                 data={
-                    "attempt": attempt + 2,
+                    "attempt": number + 2,
                     "of": retries + 1,
                     "seconds": wait,
                     "entities": failed,
@@ -126,26 +157,31 @@ def run_with_retries(
             )
         )
         clock.sleep(wait)
-        remaining = failed
-    if len(attempts) == 1:
-        return result
-    return _combined(attempts[0], attempts[-1], [latest[e] for e in entities if e in latest])
+        return attempt(number + 1, failed, attempts)
+
+    return attempt(0, entities, ())
 
 
-def report_of(result: IOResult[SyncReport, SyncError]) -> SyncReport | None:
-    """The run's report, from a success or from a failed run's error (None: nothing ran)."""
-    if is_successful(result):
-        return unsafe_perform_io(result.unwrap())
-    found = unsafe_perform_io(result.failure()).context.get("report")
-    return found if isinstance(found, SyncReport) else None
+def reported(result: IOResult[SyncReport, SyncError]) -> IOResult[SyncReport, SyncError]:
+    """The run's report, from a success or from a failed run's error; still a failure when
+    nothing ran (the error holds no report: a configuration or start-up problem)."""
+    return result.lash(_report_in)
+
+
+def _report_in(error: SyncError) -> IOResult[SyncReport, SyncError]:
+    found = error.context.get("report")
+    return IOSuccess(found) if isinstance(found, SyncReport) else IOFailure(error)
 
 
 def _combined(
-    first: SyncReport, last: SyncReport, entities: list[EntityReport]
+    attempts: tuple[SyncReport, ...], entities: Sequence[str]
 ) -> IOResult[SyncReport, SyncError]:
-    stopped = next((e.status for e in entities if e.status.stopped), None)
+    first, last = attempts[0], attempts[-1]
+    latest = {e.entity: e for report in attempts for e in report.entities}
+    reports = tuple(latest[e] for e in entities if e in latest)
+    stopped = next((e.status for e in reports if e.status.stopped), None)
     report = replace(last, started_at=first.started_at).settled(
-        tuple(entities), last.finished_at or last.started_at, stopped
+        reports, last.finished_at or last.started_at, stopped
     )
     if report.status is RunStatus.SUCCEEDED:
         return IOSuccess(report)

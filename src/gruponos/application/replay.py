@@ -18,19 +18,28 @@ and releases them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 
-from returns.io import IOFailure, IOResult, IOSuccess
+from returns.io import IO, IOResult, IOSuccess
+from returns.iterables import Fold
+from returns.methods import unwrap_or_failure
 from returns.pipeline import is_successful
-from returns.unsafe import unsafe_perform_io
+from returns.result import Failure, Result, Success
 
 from gruponos.application.errors import PortError, SyncError
 from gruponos.application.ports import QuarantineStore, RecordSink, WmsSource
-from gruponos.domain.batches import Batch
+from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.errors import RecordRejected
 from gruponos.domain.normalize import RecordNormalizer
-from gruponos.domain.quarantine import QuarantineKind, ReplayReport, replay_input
+from gruponos.domain.quarantine import (
+    QuarantinedRecord,
+    QuarantineKind,
+    ReplayReport,
+    replay_input,
+)
 from gruponos.domain.records import NormalizedRecord, NormalizeOptions
+from gruponos.domain.schema import EntitySchema
 
 #: How many reasons of records rejected again a report keeps.
 REASONS_KEPT = 5
@@ -63,71 +72,123 @@ class ReplayQuarantine:
     def run(self, entities: Sequence[str]) -> IOResult[tuple[ReplayReport, ...], SyncError]:
         """Replay each entity; ``IOFailure`` (with the reports in its context) if one failed."""
         run_id = self._new_run_id()
-        reports = tuple(self._entity(run_id, entity) for entity in entities)
-        failed = [r for r in reports if r.error is not None]
-        if failed:
-            message = "; ".join(f"{r.entity}: {r.error}" for r in failed)
-            return IOFailure(SyncError("replay.failed", message, {"reports": reports}))
-        return IOSuccess(reports)
+        none: IO[tuple[ReplayReport, ...]] = IO(())
+        reports = Fold.collect([self._entity(run_id, entity) for entity in entities], none)
+        return IOResult.from_typecast(reports.map(_judged))
 
-    def _entity(self, run_id: str, entity: str) -> ReplayReport:
-        described = self._source.describe(entity)
-        if not is_successful(described):
-            return ReplayReport(entity, error=str(_error_of(described)))
-        schema = unsafe_perform_io(described.unwrap())
-        if not self._dry_run:
-            prepared = self._sink.prepare(schema)
-            if not is_successful(prepared):
-                return ReplayReport(entity, error=str(_error_of(prepared)))
+    def _entity(self, run_id: str, entity: str) -> IO[ReplayReport]:
+        """The entity's replay; a failure is written in its report."""
+        described: IOResult[EntitySchema, PortError] = self._source.describe(entity)
+        replayed = (
+            described.bind(self._prepared)
+            .alt(partial(_failed, ReplayReport(entity)))
+            .bind(partial(self._replay, run_id, entity))
+        )
+        return unwrap_or_failure(replayed)
+
+    def _prepared(self, schema: EntitySchema) -> IOResult[EntitySchema, PortError]:
+        if self._dry_run:
+            return IOSuccess(schema)
+        return self._sink.prepare(schema).map(lambda _: schema)
+
+    def _replay(
+        self, run_id: str, entity: str, schema: EntitySchema
+    ) -> IOResult[ReplayReport, ReplayReport]:
+        """The entity's quarantine a chunk at a time, until none is left or a port fails."""
         normalizer = RecordNormalizer(schema, self._normalize)
-        report = ReplayReport(entity)
-        after = 0
-        while True:
-            chunk = self._quarantine.pending(entity, after, self._batch_size)
-            if not is_successful(chunk):
-                return replace(report, error=str(_error_of(chunk)))
-            rows = unsafe_perform_io(chunk.unwrap())
-            if not rows:
-                return report
-            after = rows[-1].seq
-            loaded: list[NormalizedRecord] = []
-            seqs: list[int] = []
-            reasons = list(report.reasons)
-            still_invalid = not_replayable = 0
-            for row in rows:
-                kind, raw = replay_input(row.payload)
-                if kind is not QuarantineKind.VALIDATION:
-                    not_replayable += 1
-                    continue
-                (outcome,) = normalizer.normalize_many([raw])
-                if isinstance(outcome, RecordRejected):
-                    still_invalid += 1
-                    if len(reasons) < REASONS_KEPT:
-                        reasons.append(f"{row.record_id}: {outcome.reason}")
-                    continue
-                loaded.append(outcome)
-                seqs.append(row.seq)
-            written = self._load(run_id, entity, loaded, seqs)
-            if isinstance(written, PortError):
-                return replace(report, error=str(written))
-            report = replace(
-                report,
-                examined=report.examined + len(rows),
-                loaded=report.loaded + len(loaded),
-                still_invalid=report.still_invalid + still_invalid,
-                not_replayable=report.not_replayable + not_replayable,
-                reasons=tuple(reasons),
+        progress = _Progress(ReplayReport(entity))
+        step: IOResult[None, PortError] = IOSuccess(None)
+        while is_successful(step) and not progress.done:
+            pending: IOResult[tuple[QuarantinedRecord, ...], PortError] = self._quarantine.pending(
+                entity, progress.after, self._batch_size
             )
+            step = pending.bind(partial(self._replay_chunk, run_id, normalizer, progress))
+        return step.map(lambda _: progress.report).alt(partial(_failed, progress.report))
+
+    def _replay_chunk(
+        self,
+        run_id: str,
+        normalizer: RecordNormalizer,
+        progress: _Progress,
+        rows: tuple[QuarantinedRecord, ...],
+    ) -> IOResult[None, PortError]:
+        if not rows:
+            progress.done = True
+            return IOSuccess(None)
+        progress.after = rows[-1].seq
+        chunk = _sorted(normalizer, rows, progress.report.reasons)
+        loaded = self._load(run_id, progress.report.entity, chunk.loaded, chunk.seqs)
+        return loaded.map(lambda _: progress.add(len(rows), chunk))
 
     def _load(
         self, run_id: str, entity: str, records: list[NormalizedRecord], seqs: list[int]
-    ) -> PortError | None:
+    ) -> IOResult[None, PortError]:
         if self._dry_run or not records:
-            return None
+            return IOSuccess(None)
         batch = Batch(entity=entity, run_id=run_id, records=tuple(records))
-        done = self._sink.write(batch).bind(lambda _: self._quarantine.release(seqs))
-        return None if is_successful(done) else _error_of(done)
+        written: IOResult[WriteOutcome, PortError] = self._sink.write(batch)
+        return written.bind(lambda _: self._quarantine.release(seqs))
 
 
-def _error_of(result: IOResult[object, PortError]) -> PortError:
-    return unsafe_perform_io(result.failure())
+@dataclass
+class _Chunk:
+    """A chunk of the quarantine sorted out: what loads now (and the seqs it releases), what
+    does not, and the reasons kept so far."""
+
+    loaded: list[NormalizedRecord] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    still_invalid: int = 0
+    not_replayable: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Progress:
+    """An entity's replay so far: its report, and where the next chunk starts."""
+
+    report: ReplayReport
+    after: int = 0
+    done: bool = False
+
+    def add(self, examined: int, chunk: _Chunk) -> None:
+        report = self.report
+        self.report = replace(
+            report,
+            examined=report.examined + examined,
+            loaded=report.loaded + len(chunk.loaded),
+            still_invalid=report.still_invalid + chunk.still_invalid,
+            not_replayable=report.not_replayable + chunk.not_replayable,
+            reasons=tuple(chunk.reasons),
+        )
+
+
+def _sorted(
+    normalizer: RecordNormalizer, rows: Sequence[QuarantinedRecord], reasons: Sequence[str]
+) -> _Chunk:
+    chunk = _Chunk(reasons=list(reasons))
+    for row in rows:
+        kind, raw = replay_input(row.payload)
+        if kind is not QuarantineKind.VALIDATION:
+            chunk.not_replayable += 1
+            continue
+        (outcome,) = normalizer.normalize_many([raw])
+        if isinstance(outcome, RecordRejected):
+            chunk.still_invalid += 1
+            if len(chunk.reasons) < REASONS_KEPT:
+                chunk.reasons.append(f"{row.record_id}: {outcome.reason}")
+            continue
+        chunk.loaded.append(outcome)
+        chunk.seqs.append(row.seq)
+    return chunk
+
+
+def _failed(report: ReplayReport, error: PortError) -> ReplayReport:
+    return replace(report, error=str(error))
+
+
+def _judged(reports: tuple[ReplayReport, ...]) -> Result[tuple[ReplayReport, ...], SyncError]:
+    failed = [r for r in reports if r.error is not None]
+    if failed:
+        message = "; ".join(f"{r.entity}: {r.error}" for r in failed)
+        return Failure(SyncError("replay.failed", message, {"reports": reports}))
+    return Success(reports)

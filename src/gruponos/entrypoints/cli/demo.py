@@ -16,13 +16,13 @@ import click
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
-from gruponos.api import report_of
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.domain.naming import DEFAULT_ENTITIES
 from gruponos.domain.runs import SyncReport
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_table, stdout_console
 from gruponos.entrypoints.cli.sync_cmd import run_sync
+from gruponos.entrypoints.results import report_of
 
 if TYPE_CHECKING:
     from gruponos.settings import Settings

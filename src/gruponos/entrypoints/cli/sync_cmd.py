@@ -14,13 +14,14 @@ from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.progress import RichProgressObserver
-from gruponos.api import report_of, run_with_retries
+from gruponos.api import run_with_retries
 from gruponos.application.errors import SyncError
 from gruponos.application.lifecycle import StopSignal
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.domain.runs import RunStatus, SyncReport
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_report
+from gruponos.entrypoints.results import report_of
 
 if TYPE_CHECKING:
     from gruponos.application.ports import SyncObserver
