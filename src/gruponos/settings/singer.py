@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from returns.pipeline import is_successful
 from returns.result import Failure, Result, Success
 
 from gruponos.adapters.singer.config import TapConfig, TargetConfig, config_problems
@@ -82,36 +83,45 @@ class TargetSettings:
 
 
 def tap_settings(config: Mapping[str, Any]) -> Result[TapSettings, ConfigError]:
-    """Validate a tap config (``ConfigError`` listing every invalid or missing key)."""
-    return _keys(TapConfig, config).bind(
-        lambda keys: _settings(keys, TAP_KEYS, {}, ready=True).map(
-            lambda settings: TapSettings(
-                settings, keys.sync_mode, keys.start_date, keys.quarantine_file
-            )
+    """Validate a tap config (``ConfigError`` listing every invalid or missing key at once)."""
+    keys, problems = _keys(TapConfig, config)
+    return _settings(keys, TAP_KEYS, {}, problems, ready=True).map(
+        lambda settings: TapSettings(
+            settings, keys.sync_mode, keys.start_date, keys.quarantine_file
         )
     )
 
 
 def target_settings(config: Mapping[str, Any]) -> Result[TargetSettings, ConfigError]:
-    """Validate a target config (``ConfigError`` listing every invalid key)."""
-    return _keys(TargetConfig, config).bind(
-        lambda keys: _settings(
-            keys, TARGET_KEYS, {"sink": {"history": keys.load_method == "append-only"}}
-        ).map(lambda settings: TargetSettings(settings, keys.load_method))
+    """Validate a target config (``ConfigError`` listing every invalid key at once)."""
+    keys, problems = _keys(TargetConfig, config)
+    history = {"sink": {"history": keys.load_method == "append-only"}}
+    return _settings(keys, TARGET_KEYS, history, problems).map(
+        lambda settings: TargetSettings(settings, keys.load_method)
     )
 
 
-def _keys(model: type[M], config: Mapping[str, Any]) -> Result[M, ConfigError]:
-    try:
-        return Success(model.model_validate(dict(config)))
-    except ValidationError as exc:
-        return Failure(_invalid(config_problems(exc)))
+def _keys(model: type[M], config: Mapping[str, Any]) -> tuple[M, list[str]]:
+    """The keys that are well-typed, and one line per key that is unknown or mistyped (those
+    keys are left out, so that the settings' rules still judge every other key)."""
+    values = dict(config)
+    problems: list[str] = []
+    while True:
+        try:
+            return model.model_validate(values), problems
+        except ValidationError as exc:
+            problems += config_problems(exc)
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if not bad & set(values):  # nothing left to drop: a model-wide error
+                return model.model_validate({}), problems
+            values = {key: value for key, value in values.items() if key not in bad}
 
 
 def _settings(
     keys: BaseModel,
     table: Mapping[str, SettingPath],
     fixed: dict[str, Any],
+    problems: list[str],
     *,
     ready: bool = False,
 ) -> Result[Settings, ConfigError]:
@@ -130,18 +140,18 @@ def _settings(
         return named.get(path, ".".join(path))
 
     built = settings_from(values, name)
-    if not ready:
-        return built.alt(_invalid)
-    return built.alt(_invalid).bind(lambda settings: _complete(settings, name))
+    if not is_successful(built):
+        return Failure(_invalid(problems + built.failure()))
+    settings = built.unwrap()
+    if ready:
+        problems = problems + _missing(settings, name)
+    return Failure(_invalid(problems)) if problems else Success(settings)
 
 
-def _complete(
-    settings: Settings, name: Callable[[SettingPath], str]
-) -> Result[Settings, ConfigError]:
-    missing = [
+def _missing(settings: Settings, name: Callable[[SettingPath], str]) -> list[str]:
+    return [
         f"{name(('wms', *part.split('.')))}: {reason}" for part, reason in settings.wms.missing()
     ]
-    return Failure(_invalid(missing)) if missing else Success(settings)
 
 
 def _invalid(lines: list[str]) -> ConfigError:
