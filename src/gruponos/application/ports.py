@@ -16,10 +16,10 @@ from returns.io import IOResult
 
 from gruponos.application.errors import PortError, SinkError, StateError, WmsError
 from gruponos.domain.batches import Batch, WriteOutcome
-from gruponos.domain.checkpoints import Checkpoint, Position, ReadWindow, StateKey
+from gruponos.domain.checkpoints import Checkpoint, Position, ReadWindow, StateKey, SyncMode
 from gruponos.domain.quarantine import QuarantinedRecord
 from gruponos.domain.records import NormalizedRecord
-from gruponos.domain.runs import SyncReport
+from gruponos.domain.runs import RunStatus, SyncReport
 from gruponos.domain.schema import EntitySchema
 
 T = TypeVar("T")
@@ -157,6 +157,17 @@ class StateStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Which runs to list: by mode and status, newest first, ``limit`` of them, starting after
+    ``after`` (the ``(started_at, run_id)`` of the last run of the previous page)."""
+
+    limit: int = 50
+    mode: SyncMode | None = None
+    status: RunStatus | None = None
+    after: tuple[datetime, str] | None = None
+
+
 class RunHistory(Protocol):
     """Where every run is recorded (start, end, status, counts per entity, error)."""
 
@@ -171,6 +182,11 @@ class RunHistory(Protocol):
     def running(self) -> IOResult[tuple[SyncReport, ...], SinkError]:
         """The runs recorded as ``running``: alive, or dead without a word (a later run marks
         those ``abandoned``)."""
+        ...
+
+    def find_runs(self, query: RunQuery) -> IOResult[tuple[SyncReport, ...], SinkError]:
+        """The runs matching ``query``, newest start first (then the greater run id), strictly
+        after ``query.after`` in that order: keyset pagination, stable while runs are added."""
         ...
 
 
@@ -219,6 +235,41 @@ class SyncEvent:
 
 class SyncObserver(Protocol):
     def on_event(self, event: SyncEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A run asked of an executor: its id is decided before it starts, so the caller can
+    point at it (the API's ``Location``) while it is queued."""
+
+    run_id: str
+    mode: SyncMode
+    entities: tuple[str, ...]
+    dry_run: bool = False
+    triggered_by: str | None = None
+
+
+class RunExecutor(Protocol):
+    """Runs syncs away from the caller (the API never blocks on a run): a bounded in-process
+    pool, or distributed workers. A run it executes is the same run as the CLI's: the same use
+    case, history and run lock."""
+
+    def submit(self, request: RunRequest) -> bool:
+        """Accept the run (queued, then run); ``False`` when the executor is full."""
+        ...
+
+    def cancel(self, run_id: str, reason: str) -> bool:
+        """Ask a queued or running run to stop (it ends ``cancelled``, the batch in flight
+        committed); ``False`` when this executor does not hold that run."""
+        ...
+
+    def active(self) -> tuple[RunRequest, ...]:
+        """The runs accepted and not finished yet (queued or running)."""
+        ...
+
+    def close(self, *, wait: bool) -> None:
+        """Stop accepting runs; with ``wait``, let those accepted finish."""
+        ...
 
 
 class SinkTables(Protocol):

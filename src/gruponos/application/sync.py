@@ -90,6 +90,8 @@ class SyncOptions:
     read_parallelism: int = 4
     #: ... but only when each window spans at least this many ids.
     min_window_ids: int = 10_000
+    #: Who starts the runs (kept in the run history): ``cli:<user>``, an API subject.
+    triggered_by: str | None = None
 
 
 #: The entity report's warning when a read's paging did not survive a change of the source.
@@ -164,7 +166,11 @@ class SyncEntities:
         stop = stop or StopSignal()
         run_id = self._new_run_id()
         report = SyncReport(
-            run_id=run_id, mode=mode, started_at=self._clock.now(), dry_run=self._options.dry_run
+            run_id=run_id,
+            mode=mode,
+            started_at=self._clock.now(),
+            dry_run=self._options.dry_run,
+            triggered_by=self._options.triggered_by,
         )
         self._emit("run_started", run_id, data={"mode": mode.value, "entities": list(entities)})
         alive = None if self._options.dry_run else hold_run(self._state, run_id)

@@ -92,6 +92,9 @@ class SyncReport:
     entities: tuple[EntityReport, ...] = field(default_factory=tuple)
     error: str | None = None
     dry_run: bool = False
+    #: Who started the run: an API subject (``api:<subject>``) or ``cli:<user>``; ``None`` for
+    #: runs recorded before this was kept, and for the library API unless its caller says.
+    triggered_by: str | None = None
 
     def settled(
         self,
@@ -125,6 +128,7 @@ class SyncReport:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "dry_run": self.dry_run,
+            "triggered_by": self.triggered_by,
             "error": self.error,
             "totals": self.totals,
             "entities": [

@@ -17,7 +17,7 @@ from gruponos.adapters.memory.state import take_lock
 from gruponos.adapters.sql.core import newest_per_id, payload_of, placeable, storable_text
 from gruponos.adapters.sql.dialect import value_reason
 from gruponos.application.errors import SinkError, StateError
-from gruponos.application.ports import Lease
+from gruponos.application.ports import Lease, RunQuery
 from gruponos.domain.batches import Batch, Rejected, WriteOutcome
 from gruponos.domain.checkpoints import Checkpoint, StateKey
 from gruponos.domain.records import NormalizedRecord
@@ -218,3 +218,15 @@ class InMemoryRunHistory:
 
     def running(self) -> IOResult[tuple[SyncReport, ...], SinkError]:
         return IOSuccess(tuple(r for r in self.db.runs.values() if r.status is RunStatus.RUNNING))
+
+    def find_runs(self, query: RunQuery) -> IOResult[tuple[SyncReport, ...], SinkError]:
+        def matches(run: SyncReport) -> bool:
+            return (
+                (query.mode is None or run.mode is query.mode)
+                and (query.status is None or run.status is query.status)
+                and (query.after is None or (run.started_at, run.run_id) < query.after)
+            )
+
+        runs = [r for r in self.db.runs.values() if matches(r)]
+        ordered = sorted(runs, key=lambda r: (r.started_at, r.run_id), reverse=True)
+        return IOSuccess(tuple(ordered[: max(query.limit, 0)]))

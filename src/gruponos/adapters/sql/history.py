@@ -11,6 +11,7 @@ from returns.io import IOResult
 
 from gruponos.adapters.sql.ddl import RUNS_TABLE
 from gruponos.application.errors import SinkError
+from gruponos.application.ports import RunQuery
 from gruponos.domain.checkpoints import Checkpoint, SyncMode
 from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
 from gruponos.domain.schema import ColumnType
@@ -46,6 +47,7 @@ def report_from_json(data: Mapping[str, Any]) -> SyncReport:
         entities=tuple(_entity_from_json(e, data["mode"]) for e in data.get("entities", ())),
         error=data.get("error"),
         dry_run=bool(data.get("dry_run", False)),
+        triggered_by=data.get("triggered_by"),
     )
 
 
@@ -146,6 +148,44 @@ class SqlRunHistory:
                 (RunStatus.RUNNING.value,),
             )
             return tuple(self._report(row[0]) for row in cur.fetchall())
+
+        return self.db.run(SinkError, "runs.read_failed", {}, work)
+
+    def find_runs(self, query: RunQuery) -> IOResult[tuple[SyncReport, ...], SinkError]:
+        """The runs matching ``query``, newest first, after its cursor (keyset pagination)."""
+        d = self.db.dialect
+        where: list[str] = []
+        values: list[Any] = []
+        types: list[Any] = []
+
+        def bind(value: Any, kind: Any = None) -> str:
+            values.append(value)
+            types.append(kind)
+            index = len(values) - 1
+            return d.ts_param(index) if kind is ColumnType.TIMESTAMP else d.param(index)
+
+        if query.mode is not None:
+            where.append(f'"RUN_MODE" = {bind(query.mode.value)}')
+        if query.status is not None:
+            where.append(f'"STATUS" = {bind(query.status.value)}')
+        if query.after is not None:
+            ts = ColumnType.TIMESTAMP
+            started, run_id = query.after
+            where.append(
+                f'("STARTED_AT" < {bind(d.to_db(ts, started), ts)} OR ("STARTED_AT" = '
+                f'{bind(d.to_db(ts, started), ts)} AND "RUN_ID" < {bind(run_id)}))'
+            )
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+
+        def work(cur: Any) -> tuple[SyncReport, ...]:
+            self.db.ensure_meta(cur)
+            d.bind_types(cur, types)
+            cur.execute(
+                f'SELECT "REPORT" FROM "{RUNS_TABLE}"{clause}'
+                ' ORDER BY "STARTED_AT" DESC, "RUN_ID" DESC',
+                tuple(values),
+            )
+            return tuple(self._report(row[0]) for row in cur.fetchmany(max(query.limit, 0)))
 
         return self.db.run(SinkError, "runs.read_failed", {}, work)
 
