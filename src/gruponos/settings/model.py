@@ -28,6 +28,7 @@ from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.urls import SQL_URL_FORMS, redact, sink_kind, sql_url_problem
 from gruponos.adapters.wms_settings import WmsSettings
 from gruponos.domain.naming import DEFAULT_ENTITIES, is_entity_name
+from gruponos.settings.monitoring import AlertsSettings, MetricsSettings
 
 ENV_PREFIX = "GRUPONOS_"
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
@@ -141,6 +142,8 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     sync: SyncSettings = SyncSettings()
     log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @model_validator(mode="after")
     def _paged_needs_overlap(self) -> Settings:
