@@ -19,31 +19,49 @@ observer is overridden, one database driver: see :func:`gruponos.adapters.sql.di
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dependency_injector import containers, providers
+from returns.io import IOFailure, IOResult
 
 from gruponos.adapters.clock import SystemClock, new_run_id
 from gruponos.application.commit import SaveAfterCommit
-from gruponos.application.errors import ConfigError, StartupError
+from gruponos.application.errors import ConfigError, StartupError, SyncError
 from gruponos.application.extract import ExtractEntities
+from gruponos.application.lifecycle import StopSignal
 from gruponos.application.load import LoadStreams
+from gruponos.application.ports import (
+    Clock,
+    RunExecutor,
+    RunHistory,
+    RunRequest,
+    StateStore,
+    SyncObserver,
+)
 from gruponos.application.replay import ReplayQuarantine
+from gruponos.application.runs import RunLauncher, RunService, recording_unstarted
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.application.tables import TableAdmin
 from gruponos.application.verify import VerifyEntities
+from gruponos.domain.checkpoints import SyncMode
 from gruponos.domain.records import NormalizeOptions
+from gruponos.domain.runs import SyncReport
 from gruponos.settings import Settings, readiness_problems
 
 if TYPE_CHECKING:
+    from gruponos.adapters.executors.local import LocalExecutor
     from gruponos.adapters.logs import LoggingObserver
+    from gruponos.adapters.metrics import MetricsObserver
     from gruponos.adapters.sql import SqlBackend
     from gruponos.adapters.state import FileStateStore
     from gruponos.adapters.state.meltano import MeltanoStateStore
     from gruponos.adapters.wms_http import HttpxWmsSource, WmsClientConfig
+    from gruponos.application.alerting import AlertOnRun
+    from gruponos.application.checks import CheckEntities
 
 __all__ = ["Container", "StartupError", "build_container", "sync_options", "wms_client_config"]
 
@@ -138,7 +156,9 @@ def _commit_kind(settings: Settings) -> str:
     return "in_sink" if settings.state.kind == "sink" else "save_after"
 
 
-def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
+def sync_options(
+    settings: Settings, *, dry_run: bool = False, triggered_by: str | None = None
+) -> SyncOptions:
     zone = settings.wms.default_timezone
     return SyncOptions(
         batch_size=settings.sync.batch_size,
@@ -152,6 +172,190 @@ def sync_options(settings: Settings, *, dry_run: bool = False) -> SyncOptions:
         normalize=NormalizeOptions(default_tz=ZoneInfo(zone) if zone else None),
         full_pipeline=settings.sync.full_pipeline,
         incremental_pipeline=settings.sync.incremental_pipeline,
+        triggered_by=triggered_by,
+    )
+
+
+def _run_observer(settings: Settings) -> SyncObserver:
+    """Logs every event; counts them too when the metrics adapter is installed."""
+    from gruponos.adapters.logs import FanOutObserver, LoggingObserver  # noqa: PLC0415
+
+    try:
+        from gruponos.adapters import metrics  # noqa: PLC0415 - optional, loaded when used
+    except ImportError:
+        return LoggingObserver()
+    counting = getattr(metrics, "MetricsObserver", None)
+    if counting is None:
+        return LoggingObserver()
+    pipelines = {
+        "full": settings.sync.full_pipeline,
+        "incremental": settings.sync.incremental_pipeline,
+    }
+    return FanOutObserver(LoggingObserver(), counting(pipelines=pipelines))
+
+
+def _run_launcher(settings: Settings) -> RunLauncher:
+    """Executes a :class:`RunRequest` the way ``gruponos sync`` does: a container of its own
+    for the run's connections, the same use case, history and lock; the run id and who
+    triggered it come with the request."""
+
+    def launch(request: RunRequest, stop: StopSignal) -> IOResult[SyncReport, SyncError]:
+        container = build_container(
+            settings,
+            dry_run=request.dry_run,
+            observer=_run_observer(settings),
+            triggered_by=request.triggered_by,
+        )
+        container.run_ids.override(providers.Object(lambda: request.run_id))
+        try:
+            return container.sync().run(request.mode, request.entities, stop)
+        except StartupError as exc:
+            cause = exc.error
+            return IOFailure(SyncError("sync.not_started", cause.message, {"cause": cause.code}))
+        finally:
+            container.shutdown_resources()
+
+    return launch
+
+
+def _local_executor(
+    settings: Settings, launch: RunLauncher, runs: RunHistory, clock: Clock
+) -> LocalExecutor:
+    from gruponos.adapters.executors.local import LocalExecutor  # noqa: PLC0415 - the API's
+
+    return LocalExecutor(
+        recording_unstarted(launch, runs, clock),
+        workers=settings.api.max_running,
+        queue=settings.api.max_queued,
+    )
+
+
+def _run_service(
+    settings: Settings,
+    runs: RunHistory,
+    state: StateStore,
+    executor: RunExecutor,
+    clock: Clock,
+    new_run_id: Callable[[], str],
+) -> RunService:
+    return RunService(
+        runs,
+        state,
+        executor,
+        clock,
+        new_run_id,
+        {
+            SyncMode.FULL: settings.sync.full_pipeline,
+            SyncMode.INCREMENTAL: settings.sync.incremental_pipeline,
+        },
+        idempotency_ttl=timedelta(hours=settings.api.idempotency_hours),
+    )
+
+
+# -- Monitoring (issue 17): metrics, built-in alerts, data-quality checks ---------------------------
+
+
+def _pipelines(settings: Settings) -> dict[str, str]:
+    return {"full": settings.sync.full_pipeline, "incremental": settings.sync.incremental_pipeline}
+
+
+def _metrics_observer(settings: Settings) -> MetricsObserver:
+    from gruponos.adapters.metrics import MetricsObserver  # noqa: PLC0415 - when metrics are on
+
+    return MetricsObserver(pipelines=_pipelines(settings))
+
+
+def _counted_wms_source(settings: Settings) -> Iterator[HttpxWmsSource]:
+    """The WMS source whose requests are counted by status class (the same client otherwise)."""
+    from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415 - with the metrics
+    from gruponos.adapters.metrics.http import counting_transport  # noqa: PLC0415
+    from gruponos.adapters.wms_http import HttpxWmsSource  # noqa: PLC0415 - loaded when first used
+
+    config = wms_client_config(settings)
+    transport = counting_transport(
+        process_metrics(), settings.entities, config.verify_tls, config.max_concurrency + 1
+    )
+    source = HttpxWmsSource(config, transport=transport)
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def _timed_commit(commit: Any) -> Any:
+    from gruponos.adapters.metrics import TimedCommit, process_metrics  # noqa: PLC0415
+
+    return TimedCommit(commit, process_metrics())
+
+
+def _alert_on_run(settings: Settings, runs: Any, state: Any, clock: Any) -> AlertOnRun | None:
+    """The built-in alerting observer, or ``None`` when no channel is configured."""
+    from gruponos.adapters.alerts import (  # noqa: PLC0415 - loaded when alerts are configured
+        JsonFileLedger,
+        SmtpChannel,
+        WebhookChannel,
+    )
+    from gruponos.application.alert_rules import AlertPolicy  # noqa: PLC0415
+    from gruponos.application.alerting import AlertChannel, Alerting, AlertOnRun  # noqa: PLC0415
+
+    alerts = settings.alerts
+    channels: list[AlertChannel] = []
+    if alerts.webhook.url is not None:
+        hook = alerts.webhook
+        channels.append(WebhookChannel(_secret(hook.url) or "", hook.format, hook.timeout_seconds))
+    smtp = alerts.smtp
+    if smtp.host is not None:
+        channels.append(
+            SmtpChannel(
+                smtp.host,
+                smtp.port,
+                smtp.sender,
+                smtp.recipients,
+                starttls=smtp.starttls,
+                username=smtp.username,
+                password=_secret(smtp.password),
+                timeout=smtp.timeout_seconds,
+            )
+        )
+    if not channels:
+        return None
+    policy = AlertPolicy(
+        consecutive_failures=alerts.consecutive_failures,
+        freshness={
+            settings.sync.incremental_pipeline: timedelta(
+                seconds=alerts.freshness_incremental_seconds
+            ),
+            settings.sync.full_pipeline: timedelta(seconds=alerts.freshness_full_seconds),
+        },
+        quarantine_share=alerts.quarantine_share,
+        duration_factor=alerts.duration_factor,
+    )
+    alerting = Alerting(
+        channels,
+        JsonFileLedger(alerts.state_path),
+        clock,
+        retries=alerts.retries,
+        backoff=alerts.backoff_seconds,
+    )
+    return AlertOnRun(
+        alerting, runs, state, clock, policy, _pipelines(settings), on_problem=_log_problem
+    )
+
+
+def _log_problem(line: str) -> None:
+    import structlog  # noqa: PLC0415 - configured by the entrypoint
+
+    structlog.get_logger("gruponos.alerts").warning("alerts.delivery_failed", problem=line)
+
+
+def _check_entities(
+    settings: Settings, source: Any, backend: SqlBackend, state: Any, clock: Any
+) -> CheckEntities:
+    from gruponos.adapters.sql.quality import SqlQuality  # noqa: PLC0415 - with the command
+    from gruponos.application.checks import CheckEntities  # noqa: PLC0415
+
+    return CheckEntities(
+        source, SqlQuality(backend.sink), state, clock, settings.sync.incremental_pipeline
     )
 
 
@@ -160,6 +364,8 @@ class Container(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     dry_run = providers.Object(False)  # noqa: FBT003 - a provider's value, not a flag argument
+    #: Who starts the runs, kept in the run history (``cli:<user>``, an API subject).
+    triggered_by: providers.Provider[str | None] = providers.Object(None)
 
     clock = providers.Singleton(SystemClock)
     run_ids = providers.Object(new_run_id)
@@ -190,7 +396,7 @@ class Container(containers.DeclarativeContainer):
     runs = providers.Callable(attrgetter("runs"), sql_backend)
     quarantine = providers.Callable(attrgetter("quarantine"), sql_backend)
 
-    options = providers.Callable(sync_options, settings, dry_run=dry_run)
+    options = providers.Callable(sync_options, settings, dry_run=dry_run, triggered_by=triggered_by)
     sync = providers.Factory(
         SyncEntities,
         source=wms,
@@ -222,16 +428,40 @@ class Container(containers.DeclarativeContainer):
     #: target-gruponos; the entrypoint gives ``states`` (its stdout) and ``options``.
     load = providers.Factory(LoadStreams, sink=sink, clock=clock)
 
+    # -- The API service (gruponos api serve) -----------------------------------------------------
+    #: Executes one run in a container of its own (its own connections, the CLI's wiring).
+    launcher = providers.Callable(_run_launcher, settings)
+    executor = providers.Singleton(_local_executor, settings, launcher, runs, clock)
+    run_service = providers.Singleton(_run_service, settings, runs, state, executor, clock, run_ids)
+
+    # -- Monitoring (issue 17) -------------------------------------------------------------------
+    #: Counts run events into the process's metrics (add it to a run's observers).
+    metrics_observer = providers.Singleton(_metrics_observer, settings)
+    #: Built-in alerts judged after each run; ``None`` when no channel is configured.
+    alert_on_run = providers.Singleton(_alert_on_run, settings, runs, state, clock)
+    #: The WMS source with its requests counted, and the commit timed (``sync``'s, when
+    #: metrics are on: ``container.sync.add_kwargs(source=..., commit=...)``).
+    counted_wms = providers.Resource(_counted_wms_source, settings)
+    timed_commit = providers.Factory(_timed_commit, commit)
+    #: ``gruponos check``: completeness and consistency of what is loaded.
+    check = providers.Factory(_check_entities, settings, counted_wms, sql_backend, state, clock)
+
 
 def build_container(
-    settings: Settings, *, dry_run: bool = False, observer: Any = None
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    observer: Any = None,
+    triggered_by: str | None = None,
 ) -> Container:
     """A container for ``settings``; call ``shutdown_resources()`` when done.
 
-    ``observer`` (a ``SyncObserver``) replaces the default one, which logs every sync event.
+    ``observer`` (a ``SyncObserver``) replaces the default one, which logs every sync event;
+    ``triggered_by`` is recorded in the history of the runs it starts.
     """
     container = Container(settings=settings)
     container.dry_run.override(providers.Object(dry_run))
+    container.triggered_by.override(providers.Object(triggered_by))
     if observer is not None:
         container.observer.override(providers.Object(observer))
     return container

@@ -267,8 +267,9 @@ class RunExecutor(Protocol):
         """The runs accepted and not finished yet (queued or running)."""
         ...
 
-    def close(self, *, wait: bool) -> None:
-        """Stop accepting runs; with ``wait``, let those accepted finish."""
+    def close(self) -> None:
+        """Stop accepting runs, stop those accepted as a SIGTERM would (each commits the batch
+        in flight and ends ``interrupted``), and wait for them to end."""
         ...
 
 

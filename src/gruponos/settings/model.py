@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import NestedSecretsSettingsSource
 
+from gruponos.adapters.api_settings import ApiSettings
 from gruponos.adapters.oracle_config import OracleSinkSettings
 from gruponos.adapters.urls import SQL_URL_FORMS, redact, sink_kind, sql_url_problem
 from gruponos.adapters.wms_settings import WmsSettings
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     sync: SyncSettings = SyncSettings()
     log: LogSettings = LogSettings()
+    api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertsSettings = AlertsSettings()
 

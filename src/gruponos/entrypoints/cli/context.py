@@ -89,13 +89,25 @@ class CliContext:
         """The container for ``settings``; a start-up failure exits with a one-line message."""
         from gruponos.container import StartupError, build_container  # noqa: PLC0415
 
-        container = build_container(settings, dry_run=dry_run, observer=observer)
+        container = build_container(
+            settings, dry_run=dry_run, observer=observer, triggered_by=f"cli:{_user()}"
+        )
         try:
             yield container
         except StartupError as exc:
             fail_with(exc.error)
         finally:
             container.shutdown_resources()
+
+
+def _user() -> str:
+    """Who runs the command, for the run history (``unknown`` without a login name)."""
+    import getpass  # noqa: PLC0415 - only when a container is built
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (some containers)
+        return "unknown"
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:

@@ -13,6 +13,7 @@ import click
 
 from gruponos.__about__ import __version__
 from gruponos.adapters.runtime import tune_allocator
+from gruponos.entrypoints.api.cli import api
 from gruponos.entrypoints.cli.admin import runs, state, tables
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
 from gruponos.entrypoints.cli.demo import demo
@@ -146,5 +147,6 @@ for command in (
     runs,
     quarantine,
     simulator,
+    api,
 ):
     main.add_command(command)

@@ -1,0 +1,2 @@
+"""Run executors (:class:`~gruponos.application.ports.RunExecutor`): in-process (``local``);
+distributed workers come beside it."""
