@@ -189,6 +189,13 @@ class AlertOnRun:
         for line in self.last.failures:
             self._on_problem(f"alerts: {line}")
 
+    def settle_verdict(self, verdict: Verdict) -> Delivery:
+        """Send what ``verdict`` (the checks', say) starts or clears."""
+        self.last = self._alerting.settle(verdict)
+        for line in self.last.failures:
+            self._on_problem(f"alerts: {line}")
+        return self.last
+
     def settle(self, report: SyncReport, reports: Sequence[SyncReport]) -> Delivery:
         """Judge ``report`` among ``reports`` (the history, newest first) and send."""
         pipeline = self._pipelines.get(report.mode.value, report.mode.value)

@@ -17,6 +17,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from support.sqlsink import db_url, pg_url
+
+__all__ = ["db_url", "pg_url"]
+
 SMTP_USER = "alerts"
 SMTP_PASSWORD = "Smtp-Pa55-ab12"
 

@@ -41,3 +41,14 @@ class CountingTransport(httpx.BaseTransport):
         except (ValueError, IndexError):
             return ""
         return name if name in self._entities else ""
+
+
+def counting_transport(
+    metrics: SyncMetrics, entities: Collection[str], verify: bool, max_connections: int
+) -> CountingTransport:
+    """The transport an ``httpx.Client`` would build (TLS verification as given, the pool's
+    limits), wrapped in a :class:`CountingTransport`."""
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    return CountingTransport(httpx.HTTPTransport(verify=verify, limits=limits), metrics, entities)

@@ -18,6 +18,7 @@ from gruponos.entrypoints.cli.admin import runs, state, tables
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
 from gruponos.entrypoints.cli.demo import demo
 from gruponos.entrypoints.cli.health import health
+from gruponos.entrypoints.cli.monitoring import check, metrics
 from gruponos.entrypoints.cli.quarantine import quarantine
 from gruponos.entrypoints.cli.sync_cmd import list_pipelines, run, sync
 from gruponos.entrypoints.cli.verify import verify
@@ -142,6 +143,8 @@ for command in (
     demo,
     health,
     verify,
+    check,
+    metrics,
     state,
     tables,
     runs,

@@ -1,0 +1,245 @@
+"""``gruponos check`` and ``gruponos metrics serve``, and the monitoring a sync command adds.
+
+- ``check``: completeness and consistency of what is loaded; exit 1 on any finding.
+- ``metrics serve``: a long-running process serving ``/metrics`` (and, with ``--sync``, running
+  syncs on an interval): what Prometheus scrapes where no API service runs.
+- :func:`monitored` and :func:`after_run`: a sync's metrics (run events, WMS requests by status,
+  commit latency), its built-in alerts, its final metrics pushed or written, the checks after
+  the run when ``alerts.checks`` is on, and the lag sampled after incremental runs.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+import click
+from returns.io import IOResult
+from returns.pipeline import is_successful
+from returns.unsafe import unsafe_perform_io
+
+from gruponos.adapters.urls import redact
+from gruponos.domain.checkpoints import SyncMode
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail_with, pass_cli
+from gruponos.entrypoints.cli.render import print_json, print_table
+
+if TYPE_CHECKING:
+    from gruponos.application.checks import CheckReport
+    from gruponos.application.errors import SyncError
+    from gruponos.application.ports import SyncObserver
+    from gruponos.container import Container
+    from gruponos.domain.runs import SyncReport
+    from gruponos.settings import Settings
+
+
+def monitored(container: Container, settings: Settings, observer: SyncObserver) -> SyncObserver:
+    """``observer`` plus the metrics' and the built-in alerts' observers, as configured; with
+    metrics on, the sync's WMS requests are counted and its commits timed."""
+    from dependency_injector import providers  # noqa: PLC0415 - with the container
+
+    from gruponos.adapters.logs import FanOutObserver  # noqa: PLC0415 - structlog, loaded
+
+    observers: list[Any] = [observer]
+    if settings.metrics.enabled:
+        observers.append(container.metrics_observer())
+        container.sync.add_kwargs(source=container.counted_wms, commit=container.timed_commit)
+    if settings.alerts.channels_configured:
+        observers.append(container.alert_on_run())
+    combined: SyncObserver = FanOutObserver(*observers) if len(observers) > 1 else observer
+    container.observer.override(providers.Object(combined))
+    return combined
+
+
+def after_run(
+    container: Container,
+    settings: Settings,
+    mode: SyncMode,
+    result: IOResult[SyncReport, SyncError],
+) -> None:
+    """What follows a finished sync: the checks (when on), the lag after an incremental run,
+    and the final metrics pushed or written. Nothing here changes the run's outcome: problems
+    are logged as warnings."""
+    import structlog  # noqa: PLC0415 - configured by the command
+
+    log = structlog.get_logger("gruponos.monitoring")
+    if not settings.metrics.enabled and not settings.alerts.checks:
+        return
+    from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415
+
+    metrics = process_metrics()
+    ran = is_successful(result)
+    if settings.alerts.checks and ran:
+        checked = container.check().run(settings.entities)
+        if is_successful(checked):
+            report = unsafe_perform_io(checked.unwrap())
+            record_checks(report)
+            for finding in report.problems:
+                log.warning(
+                    "check.finding",
+                    entity=finding.entity,
+                    check=finding.check,
+                    count=finding.count,
+                    summary=finding.summary,
+                )
+            alerts = container.alert_on_run() if settings.alerts.channels_configured else None
+            if alerts is not None:
+                alerts.settle_verdict(report.verdict())
+        else:
+            log.warning("check.failed", error=str(unsafe_perform_io(checked.failure())))
+    if settings.metrics.enabled and mode is SyncMode.INCREMENTAL and ran:
+        checks = container.check()
+        for entity in settings.entities:
+            lag = checks.lag(entity)
+            if lag is not None:
+                metrics.lag.labels(settings.sync.incremental_pipeline, entity).set(lag)
+    _export(settings, mode, log)
+
+
+def _export(settings: Settings, mode: SyncMode, log: Any) -> None:
+    from gruponos.adapters.metrics import (  # noqa: PLC0415
+        process_metrics,
+        push_metrics,
+        write_textfile,
+    )
+
+    registry = process_metrics().registry
+    pipeline = (
+        settings.sync.full_pipeline if mode is SyncMode.FULL else settings.sync.incremental_pipeline
+    )
+    problems = []
+    if settings.metrics.pushgateway_url:
+        problems.append(
+            push_metrics(
+                registry,
+                settings.metrics.pushgateway_url,
+                settings.metrics.pushgateway_job,
+                pipeline,
+            )
+        )
+    if settings.metrics.textfile is not None:
+        problems.append(write_textfile(registry, settings.metrics.textfile))
+    for problem in problems:
+        if problem is not None:
+            log.warning("metrics.export_failed", problem=problem)
+
+
+def record_checks(report: CheckReport) -> None:
+    """The checks' results as gauges (``gruponos_check_*``)."""
+    from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415
+
+    metrics = process_metrics()
+    gauges = {
+        "completeness": metrics.check_count_difference,
+        "orphans": metrics.check_orphans,
+        "future_mod_ts": metrics.check_future,
+    }
+    for finding in report.findings:
+        value = finding.count
+        if finding.check == "completeness":
+            source, sink = report.counts[finding.entity]
+            value = source - sink
+        gauges[finding.check].labels(finding.entity).set(value)
+
+
+@click.command()
+@click.option(
+    "--entity",
+    "-e",
+    "entities",
+    multiple=True,
+    metavar="ENTITY",
+    help="Check only this entity (repeatable); default: GRUPONOS_ENTITIES.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_cli
+def check(cli: CliContext, entities: tuple[str, ...], as_json: bool) -> None:
+    """Data quality: WMS counts vs live rows per entity (one request each), order_dtl rows
+    without their order_hdr, allocations without their order_dtl, mod_ts in the future.
+
+    Exit codes: 0 clean, 1 a finding or a failure, 2 configuration.
+    """
+    settings = cli.settings(entities=entities)
+    with cli.wired(settings) as container:
+        checked = container.check().run(settings.entities)
+    if not is_successful(checked):
+        fail_with(unsafe_perform_io(checked.failure()))
+    report = unsafe_perform_io(checked.unwrap())
+    if settings.metrics.enabled:
+        record_checks(report)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        print_table(
+            "gruponos check",
+            ("check", "entity", "result", "found"),
+            [
+                (f.check, f.entity, "FOUND" if f.count else "ok", f.summary if f.count else "")
+                for f in report.findings
+            ],
+        )
+    if not report.ok:
+        raise SystemExit(int(ExitCode.FAILED))
+
+
+@click.group()
+def metrics() -> None:
+    """Prometheus metrics of gruponos."""
+
+
+@metrics.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9464, show_default=True)
+@click.option(
+    "--sync",
+    "mode",
+    type=click.Choice([m.value for m in SyncMode]),
+    default=None,
+    help="Also run this sync at start and then every --interval seconds.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds between syncs; 0 runs one sync and keeps serving.",
+)
+@pass_cli
+def serve(cli: CliContext, host: str, port: int, mode: str | None, interval: float) -> None:
+    """Serve /metrics until SIGTERM or SIGINT; with --sync, run syncs in this process (each
+    report printed as one JSON line on stdout)."""
+    from prometheus_client import start_http_server  # noqa: PLC0415 - with the command
+
+    from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415
+    from gruponos.application.lifecycle import StopSignal  # noqa: PLC0415
+    from gruponos.entrypoints.cli.sync_cmd import run_sync, stopped_by_signals  # noqa: PLC0415
+    from gruponos.entrypoints.results import report_of  # noqa: PLC0415
+
+    settings = cli.settings()
+    try:
+        server, thread = start_http_server(port, host, registry=process_metrics().registry)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    click.echo(f"serving metrics on http://{host}:{port}/metrics", err=True)
+    done = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not done.is_set():
+            if mode is not None:
+                stop = StopSignal()
+                with stopped_by_signals(stop):
+                    result = run_sync(cli, settings, SyncMode(mode), stop=stop)
+                report = report_of(result)
+                if report is not None:
+                    click.echo(redact(json.dumps(report.to_json(), sort_keys=True)))
+                if stop.requested:
+                    break
+            done.wait(interval if mode is not None and interval > 0 else None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.shutdown()
+        thread.join(timeout=5)
