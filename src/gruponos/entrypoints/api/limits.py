@@ -16,13 +16,10 @@ from gruponos.entrypoints.api.problems import ProblemError, problem_response
 MAX_BODY_BYTES = 64 * 1024
 
 
-class _TooLargeError(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: a body over ``limit`` bytes is refused with 413, by its
-    ``Content-Length`` before it is read, or while it streams in when it has none."""
+    ``Content-Length`` before it is read, or while it streams in when it has none (the body,
+    at most ``limit`` bytes, is read first and then handed on)."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -39,28 +36,30 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await too_large(scope, receive, send)
             return
-        seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLargeError
-            return message
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, sending)
-        except _TooLargeError:
-            if not started:
+            if message["type"] != "http.request":
+                break  # the client went away: the app sees the disconnect
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
                 await too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 class RateLimiter:

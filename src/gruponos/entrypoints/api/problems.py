@@ -3,6 +3,7 @@ never a secret (every text passes :func:`~gruponos.adapters.urls.redact`)."""
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from fastapi import Request
@@ -124,8 +125,10 @@ async def _on_invalid(_request: Request, exc: Exception) -> JSONResponse:
 async def _on_bug(request: Request, exc: Exception) -> JSONResponse:
     import structlog  # noqa: PLC0415 - configured by the serving command
 
+    # The trace goes to the service's log (plain text: fast), never into the response.
+    trace = "".join(traceback.format_exception(exc))
     structlog.get_logger("gruponos.api").error(
-        "api.internal_error", route=request.url.path, error=type(exc).__name__, exc_info=exc
+        "api.internal_error", route=request.url.path, error=type(exc).__name__, trace=trace
     )
     return problem_response(500, "internal error: see the service's log", "api.internal")
 

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from returns.pipeline import is_successful
+from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.ports import RunHistory, RunQuery
 from gruponos.domain.checkpoints import SyncMode
@@ -34,7 +36,8 @@ Context = Annotated[ApiContext, Depends(context)]
 Viewer = Annotated[Principal, Depends(requires("viewer"))]
 Operator = Annotated[Principal, Depends(requires("operator", mutating=True))]
 
-#: Active (not finished) statuses a run can still be cancelled in.
+#: Refusals that are the service's state, not the request's: 503 (else 409).
+_UNAVAILABLE = frozenset({"run.executor_full", "run.history_failed"})
 _STATUSES = tuple(s.value for s in RunStatus)
 
 
@@ -96,16 +99,16 @@ def start_run(
             f"not configured entities: {', '.join(repr(n[:64]) for n in unknown[:5])}",
             "run.unknown_entity",
         )
-    started = unwrapped(
-        ctx.runs.start(
-            SyncMode(body.pipeline),
-            entities,
-            dry_run=body.dry_run,
-            triggered_by=principal.subject,
-            idempotency_key=idempotency_key,
-        ),
-        status=409,
+    result = ctx.runs.start(
+        SyncMode(body.pipeline),
+        entities,
+        dry_run=body.dry_run,
+        triggered_by=principal.subject,
+        idempotency_key=idempotency_key,
     )
+    refused = result.swap().map(lambda error: error.code)
+    busy = is_successful(refused) and unsafe_perform_io(refused.unwrap()) in _UNAVAILABLE
+    started = unwrapped(result, status=503 if busy else 409)
     run_id = started.request.run_id
     request.state.run_id = run_id
     location = f"/api/v1/runs/{run_id}"
