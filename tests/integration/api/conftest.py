@@ -1,0 +1,3 @@
+from support.sqlsink import pg_url
+
+__all__ = ["pg_url"]
