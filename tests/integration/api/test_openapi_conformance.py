@@ -11,6 +11,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -40,7 +41,9 @@ def test_every_operation_keeps_to_its_schema(served: Service) -> None:
     # by hypothesis here.
     api_schema = schemathesis.openapi.from_url(f"{served.client.base_url}/openapi.json")
     admin = served.issuer.token(("admin",), kid="d1", alg="EdDSA")
-    operations = [result.ok() for result in api_schema.get_all_operations()]
+    results = list(api_schema.get_all_operations())
+    operations = [r.ok() for r in results if isinstance(r, Ok)]
+    assert len(operations) == len(results)  # the document itself is valid
     assert len(operations) == 14  # every route but /openapi.json itself
 
     statuses: list[int] = []
