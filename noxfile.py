@@ -7,6 +7,7 @@ The default test run (``nox -s tests``) needs the local PostgreSQL (127.0.0.1:54
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -123,6 +124,54 @@ def reliability(session: nox.Session) -> None:
         "tests/reliability",
         "-m",
         "reliability",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "log_cli=false",
+        *session.posargs,
+    )
+
+
+#: Debian's packages of the servers the monitoring end-to-end test runs (as child processes).
+MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-pushgateway")
+
+
+@nox.session(python=PYTHON)
+def monitoring(session: nox.Session) -> None:
+    """Monitoring end to end with the real servers: promtool checks and unit-tests the alert
+    rules, amtool checks the Alertmanager example, then Prometheus scrapes a running gruponos
+    service and a Pushgateway, and Alertmanager delivers the failure alert to a local webhook
+    (tests/integration/monitoring/test_prometheus_e2e.py). Installs the Debian packages with
+    apt-get when a binary is missing; the servers never run as system services."""
+    binaries = (
+        "prometheus",
+        "promtool",
+        "prometheus-alertmanager",
+        "amtool",
+        "prometheus-pushgateway",
+    )
+    if any(shutil.which(b) is None for b in binaries):
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run(
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            *MONITORING_PACKAGES,
+            external=True,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
+    _install(session, "test")
+    rules = "deploy/prometheus"
+    session.run("promtool", "check", "rules", f"{rules}/rules.yml", external=True)
+    session.run("promtool", "test", "rules", f"{rules}/rules_test.yml", external=True)
+    session.run("amtool", "check-config", f"{rules}/alertmanager.yml", external=True)
+    session.run(
+        "pytest",
+        "tests/integration/monitoring/test_prometheus_e2e.py",
+        "-m",
+        "slow",
         "-p",
         "no:cacheprovider",
         "-o",

@@ -219,6 +219,19 @@ def bench_size(n: int, runs: int, cap: float, tools: set[str]) -> list[Result]:
             ],
             'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"',
         )
+        repeat(  # the same full sync with metrics on: their overhead (docs/performance.md)
+            "gruponos-metrics full",
+            "bench_gruponos",
+            lambda: [
+                project_python,
+                str(RUNNERS / "gruponos_sync.py"),
+                sim.base_url,
+                _in_schema("bench_gruponos"),
+                "full",
+                "--metrics",
+            ],
+            'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"',
+        )
         if "gruponos" in tools:
             # the incremental pipeline's first run reads everything; then 10,000 records change
             gruponos = [

@@ -1,6 +1,9 @@
 """One gruponos sync of ``allocation`` (full or incremental), as the benchmark's measured process.
 
-python gruponos_sync.py BASE_URL DATABASE_URL full|incremental
+python gruponos_sync.py BASE_URL DATABASE_URL full|incremental [--metrics]
+
+``--metrics`` wires the run as ``gruponos sync`` does with metrics on (the metrics observer, WMS
+requests counted, commits timed); without it no metric is counted.
 """
 
 from __future__ import annotations
@@ -10,22 +13,29 @@ import time
 
 from returns.pipeline import is_successful
 
-from gruponos.adapters.logs import configure_logging
+from gruponos.adapters.logs import LoggingObserver, configure_logging
 from gruponos.adapters.runtime import tune_allocator
 from gruponos.container import build_container
 from gruponos.domain.checkpoints import SyncMode
+from gruponos.entrypoints.cli.monitoring import monitored
 from gruponos.settings import load_settings
 
 
 def main() -> None:
     base_url, database_url, mode = sys.argv[1:4]
+    with_metrics = "--metrics" in sys.argv[4:]
     tune_allocator()  # as the gruponos command does at start
     configure_logging("json", "warning")
     wms = {"base_url": base_url, "username": "wms_user", "password": "wms_password"}
     settings = load_settings(
-        env_file=None, wms={**wms, "page_size": 1250}, sink={"url": database_url}
+        env_file=None,
+        wms={**wms, "page_size": 1250},
+        sink={"url": database_url},
+        metrics={"enabled": with_metrics},
     ).unwrap()
     container = build_container(settings)
+    if with_metrics:
+        monitored(container, settings, LoggingObserver())
     started = time.perf_counter()
     result = container.sync().run(SyncMode(mode), ["allocation"])
     seconds = time.perf_counter() - started

@@ -138,6 +138,15 @@ def test_a_failed_run_counts_as_failed_and_keeps_what_it_committed() -> None:
         )
         == 0
     )
+    failing = {"pipeline": "nightly", "entity": "allocation"}
+    assert _value(registry, "gruponos_consecutive_failures", **failing) == 1
+    w.wms.fail_at_page = w.wms.pages_served + 1
+    _run(w, SyncMode.FULL)
+    assert _value(registry, "gruponos_consecutive_failures", **failing) == 2
+    w.wms.fail_at_page = None
+    assert _run(w, SyncMode.FULL).status.value == "succeeded"
+    assert _value(registry, "gruponos_consecutive_failures", **failing) == 0
+    assert _value(registry, "gruponos_last_success_timestamp_seconds", **failing) > 0
 
 
 def test_every_family_has_only_bounded_labels() -> None:

@@ -100,7 +100,9 @@ class MetricsObserver:
         started = _datetime(event.data.get("started_at"))
         finished = _datetime(event.data.get("finished_at"))
         if started is not None and finished is not None:
-            metrics.run_duration.labels(pipeline).observe((finished - started).total_seconds())
+            seconds = (finished - started).total_seconds()
+            metrics.run_duration.labels(pipeline).observe(seconds)
+            metrics.last_run_duration.labels(pipeline).set(seconds)
         if run is not None:
             metrics.runs_in_progress.labels(pipeline).dec()
 
@@ -121,6 +123,11 @@ class MetricsObserver:
         metrics.required_nulls.labels(pipeline, name).inc(nulls)
         status = str(entity.get("status"))
         metrics.entity_runs.labels(pipeline, name, status).inc()
+        failures = metrics.consecutive_failures.labels(pipeline, name)
+        if status == "failed":
+            failures.inc()
+        elif status in ("succeeded", "rejected"):  # it ran to its end: the failing streak ends
+            failures.set(0)
         if status == "succeeded":
             finished = _datetime(report.get("finished_at"))
             if finished is not None:

@@ -123,6 +123,16 @@ class SyncMetrics:
             buckets=COMMIT_BUCKETS,
             registry=registry,
         )
+        self.consecutive_failures = gauge(
+            "gruponos_consecutive_failures",
+            "Runs of the entity that failed in a row (0 after a success): > 0 means its last "
+            "run failed.",
+        )
+        self.last_run_duration = gauge(
+            "gruponos_last_run_duration_seconds",
+            "Wall time of the pipeline's last finished run.",
+            ("pipeline",),
+        )
         self.last_success = gauge(
             "gruponos_last_success_timestamp_seconds",
             "When the entity last synced successfully (Unix time).",
@@ -176,6 +186,8 @@ METRIC_LABELS: Final[dict[str, tuple[str, ...]]] = {
     "gruponos_runs_in_progress": ("pipeline",),
     "gruponos_run_duration_seconds": ("pipeline",),
     "gruponos_batch_commit_seconds": PE,
+    "gruponos_consecutive_failures": PE,
+    "gruponos_last_run_duration_seconds": ("pipeline",),
     "gruponos_last_success_timestamp_seconds": PE,
     "gruponos_newest_mod_ts_timestamp_seconds": PE,
     "gruponos_freshness_seconds": PE,

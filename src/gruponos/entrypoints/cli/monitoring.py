@@ -39,15 +39,20 @@ def monitored(container: Container, settings: Settings, observer: SyncObserver) 
     metrics on, the sync's WMS requests are counted and its commits timed."""
     from dependency_injector import providers  # noqa: PLC0415 - with the container
 
-    from gruponos.adapters.logs import FanOutObserver  # noqa: PLC0415 - structlog, loaded
+    from gruponos.adapters.alerts.log import FailureLog  # noqa: PLC0415 - structlog, loaded
+    from gruponos.adapters.logs import FanOutObserver  # noqa: PLC0415
 
-    observers: list[Any] = [observer]
+    pipelines = {
+        "full": settings.sync.full_pipeline,
+        "incremental": settings.sync.incremental_pipeline,
+    }
+    observers: list[Any] = [observer, FailureLog(pipelines)]
     if settings.metrics.enabled:
         observers.append(container.metrics_observer())
         container.sync.add_kwargs(source=container.counted_wms, commit=container.timed_commit)
     if settings.alerts.channels_configured:
         observers.append(container.alert_on_run())
-    combined: SyncObserver = FanOutObserver(*observers) if len(observers) > 1 else observer
+    combined: SyncObserver = FanOutObserver(*observers)
     container.observer.override(providers.Object(combined))
     return combined
 
