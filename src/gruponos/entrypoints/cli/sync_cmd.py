@@ -20,6 +20,7 @@ from gruponos.application.lifecycle import StopSignal
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.domain.runs import RunStatus, SyncReport
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail_with, pass_cli
+from gruponos.entrypoints.cli.monitoring import after_run, monitored
 from gruponos.entrypoints.cli.render import print_json, print_report
 from gruponos.entrypoints.results import report_of
 
@@ -96,6 +97,7 @@ def run_sync(
         FanOutObserver(LoggingObserver(), display) if display else LoggingObserver()
     )
     with cli.wired(settings, dry_run=dry_run, observer=observer) as container:
+        observer = monitored(container, settings, observer)  # metrics and alerts, as configured
         use_case = container.sync()
 
         def attempt() -> IOResult[SyncReport, SyncError]:
@@ -109,14 +111,17 @@ def run_sync(
             )
 
         if display is None:
-            return attempt()
-        with display:
-            # Log lines print above the bars, not onto the line a spinner is redrawing.
-            cli.configure_logging(settings, progress=True, console=display.console)
-            try:
-                return attempt()
-            finally:
-                cli.configure_logging(settings, progress=True)
+            result = attempt()
+        else:
+            with display:
+                # Log lines print above the bars, not onto the line a spinner is redrawing.
+                cli.configure_logging(settings, progress=True, console=display.console)
+                try:
+                    result = attempt()
+                finally:
+                    cli.configure_logging(settings, progress=True)
+        after_run(container, settings, mode, result)  # checks, lag, metrics pushed or written
+        return result
 
 
 def finish(
