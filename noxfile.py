@@ -77,6 +77,16 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/pipeline_bench.py", *session.posargs)
 
 
+@nox.session(python=PYTHON)
+def api_load(session: nox.Session) -> None:
+    """The API service's load check (needs the local PostgreSQL): GET /api/v1/runs at 200
+    requests/s for 30 s, open-loop; prints the latency percentiles that docs/performance.md
+    quotes. ``nox -s api_load -- --rate 400 --seconds 10`` passes options on."""
+    _install(session)
+    session.run("python", "-m", "compileall", "-q", "src")
+    session.run("python", "benchmarks/api_load.py", *session.posargs)
+
+
 # Pinned so the session is reproducible; each tool gets its own virtualenv (Meltano's and the
 # Singer SDK's dependencies must not meet gruponos' in one environment).
 MELTANO_TOOLS = {

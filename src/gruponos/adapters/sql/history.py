@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from returns.io import IOResult
 
 from gruponos.adapters.sql.ddl import RUNS_TABLE
@@ -177,20 +178,25 @@ class SqlRunHistory:
             )
         clause = f" WHERE {' AND '.join(where)}" if where else ""
 
+        limit = max(query.limit, 0)
+        # The database stops at the page (an int of ours, not a value from outside): a history
+        # of thousands of runs is not shipped to be cut here.
+        rows = f" LIMIT {limit}" if d.name == "sqlite" else f" FETCH FIRST {limit} ROWS ONLY"
+
         def work(cur: Any) -> tuple[SyncReport, ...]:
             self.db.ensure_meta(cur)
             d.bind_types(cur, types)
             cur.execute(
                 f'SELECT "REPORT" FROM "{RUNS_TABLE}"{clause}'
-                ' ORDER BY "STARTED_AT" DESC, "RUN_ID" DESC',
+                f' ORDER BY "STARTED_AT" DESC, "RUN_ID" DESC{rows}',
                 tuple(values),
             )
-            return tuple(self._report(row[0]) for row in cur.fetchmany(max(query.limit, 0)))
+            return tuple(self._report(row[0]) for row in cur.fetchall())
 
         return self.db.run(SinkError, "runs.read_failed", {}, work)
 
     def _report(self, text: Any) -> SyncReport:
-        return report_from_json(json.loads(self.db.dialect.from_db_text(text) or "{}"))
+        return report_from_json(orjson.loads(self.db.dialect.from_db_text(text) or "{}"))
 
 
 def _with_entity_modes(report: SyncReport) -> dict[str, Any]:
