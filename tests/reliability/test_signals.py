@@ -94,16 +94,22 @@ def test_sigterm_at_20_random_moments_interrupts_and_the_next_run_resumes(
         stopped = [e for e in report["entities"] if e["status"] == "interrupted"]
         assert stopped, report
         for entity in stopped:  # the committed checkpoint is the one the report gives
+            if entity["read"] == 0:  # stopped before its first page: nothing to commit
+                continue
+            doc = stored[("full", entity["entity"])]
             if entity["checkpoint"] is not None:
-                doc = stored[("full", entity["entity"])]
                 assert doc == entity["checkpoint"], entity["entity"]
                 if not doc["complete"]:
                     unfinished[entity["entity"]] = doc["generation"]
     assert interrupted >= POINTS // 2, f"only {interrupted} runs were interrupted"
 
     quiet(changing_sim)
-    final = run_child(env, "sync", "full", "--json")
-    assert final.code == 0, final.output
+    # The first full run completes the interrupted pass (a row it saw before the source deleted
+    # it stays until a pass that does not see it); the second is a whole pass over the quiet
+    # source, which soft-deletes what is gone.
+    for _ in range(2):
+        final = run_child(env, "sync", "full", "--json")
+        assert final.code == 0, final.output
     final = run_child(env, "sync", "incremental", "--json")
     assert final.code == 0, final.output
     problems = check_equal(changing_sim, pg_url, scenario) + check_checkpoints(
@@ -126,7 +132,9 @@ def test_a_second_sigterm_aborts_at_once_and_loses_nothing(
     os.kill(child.proc.pid, signal.SIGTERM)
     outcome = child.finish()
     scenario.runs += 1
-    assert outcome.code in (0, 143), outcome.output
+    # 143 from gruponos, or -15 when the second signal struck as the process was exiting (a
+    # shell shows both as 143)
+    assert outcome.code in (0, 143, -15), outcome.output
     if outcome.code == 143 and outcome.stdout:
         assert json.loads(outcome.stdout)["status"] == "interrupted"
     quiet(changing_sim)

@@ -25,7 +25,9 @@ class StopSignal:
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self._mutex = threading.Lock()
+        # Re-entrant: a signal handler may ask for a stop while the same (main) thread is
+        # inside one of these methods; a plain lock would then wait for itself forever.
+        self._mutex = threading.RLock()
         self._status = RunStatus.INTERRUPTED
         self._reason = ""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -52,30 +53,44 @@ def stopped_by_signals(stop: StopSignal) -> Iterator[list[signal.Signals]]:
     signal aborts at once: the process exits, the database rolls back the open transaction
     (nothing committed is lost, nothing half-written stays). Yields the signals received."""
     received: list[signal.Signals] = []
+    done = threading.Event()
 
     import structlog  # noqa: PLC0415 - configured by the command before a run starts
 
     log = structlog.get_logger("gruponos")
 
+    # A signal handler runs between two bytecodes of the main thread, maybe while it holds the
+    # log writer's lock: logging from the handler could wait for that lock forever. So the
+    # handler only records the stop, and a thread of its own says so in the log.
     def on_signal(signum: int, _frame: object) -> None:
         sig = signal.Signals(signum)
         if stop.request(RunStatus.INTERRUPTED, f"{sig.name} received"):
             received.append(sig)
-            log.warning(
-                "sync.stopping",
-                signal=sig.name,
-                message="finishing the batch in flight, then stopping; again aborts at once",
-            )
             return
-        log.error("sync.aborted", signal=sig.name, message="uncommitted work rolls back")
+        line = f"{sig.name} received again: aborting, uncommitted work rolls back\n"
+        os.write(2, line.encode())  # a raw write: no lock to wait for
         os._exit(128 + signum)
 
+    def say_stopping() -> None:
+        while not stop.requested:
+            if done.wait(0.02) and not stop.requested:  # the block ended without a stop
+                return
+        log.warning(
+            "sync.stopping",
+            signal=received[0].name if received else None,
+            message="finishing the batch in flight, then stopping; again aborts at once",
+        )
+
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    announcer = threading.Thread(target=say_stopping, name="gruponos-stopping", daemon=True)
+    announcer.start()
     try:
         yield received
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        done.set()
+        announcer.join()
 
 
 def run_sync(
@@ -210,7 +225,8 @@ def _execute(
             progress=progress,
             stop=stop,
         )
-    finish(result, as_json=as_json, signals=signals)
+        # Still inside: a second signal while the report prints aborts with the same code.
+        finish(result, as_json=as_json, signals=signals)
 
 
 @click.command("sync")
