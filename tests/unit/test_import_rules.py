@@ -149,3 +149,35 @@ def test_the_rule_catches_a_violation() -> None:
     assert _imports(tree) == ["httpx", "os", "datetime"]
     assert _clock_calls(tree) == ["datetime.datetime.now()"]
     assert _environ_uses(tree) == ["environ"]
+
+
+def _unwraps(tree: ast.AST) -> list[int]:
+    """Lines that name ``unsafe_perform_io`` (an import of it or a call)."""
+    return sorted(
+        {
+            node.lineno
+            for node in ast.walk(tree)
+            if (isinstance(node, ast.Name) and node.id == "unsafe_perform_io")
+            or (
+                isinstance(node, ast.ImportFrom)
+                and any(alias.name == "unsafe_perform_io" for alias in node.names)
+            )
+        }
+    )
+
+
+def test_results_are_unwrapped_only_in_entrypoints() -> None:
+    """The railway ends at the top: only entrypoints turn results into exit codes and output."""
+    unwrapping = {
+        str(path.relative_to(SRC)): lines
+        for path in sorted(SRC.rglob("*.py"))
+        if ENTRYPOINTS not in path.parents and (lines := _unwraps(_module(path)))
+    }
+    assert unwrapping == {}
+
+
+def test_the_unwrap_rule_catches_a_violation() -> None:
+    tree = ast.parse(
+        "from returns.unsafe import unsafe_perform_io\nx = unsafe_perform_io(y)\nz = 1\n"
+    )
+    assert _unwraps(tree) == [1, 2]
