@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,6 +92,13 @@ def _query(prom: str, expr: str) -> list[dict[str, Any]]:
     assert answer["status"] == "success", answer
     result: list[dict[str, Any]] = answer["data"]["result"]
     return result
+
+
+def _equals(prom: str, expr: str, expected: float) -> bool:
+    """Whether Prometheus's latest sample of ``expr`` is ``expected`` (a scrape taken while the
+    run was under way can still be the latest one for a moment)."""
+    result = _query(prom, expr)
+    return bool(result) and float(result[0]["value"][1]) == expected
 
 
 def _service(
@@ -231,13 +239,7 @@ def test_prometheus_scrapes_gruponos_and_alertmanager_delivers_the_failure(
         for entity in report["entities"]:
             for count, metric in COUNTERS.items():
                 expr = f'{metric}{{job="good",pipeline="full",entity="{entity["entity"]}"}}'
-                scraped = _wait(
-                    f"{expr} == {entity[count]}",
-                    lambda e=expr, n=entity[count]: (
-                        (r := _query(prom, e)) and float(r[0]["value"][1]) == n and r
-                    ),
-                )
-                assert float(scraped[0]["value"][1]) == entity[count]
+                _wait(f"{expr} == {entity[count]}", partial(_equals, prom, expr, entity[count]))
         runs = _query(prom, 'gruponos_runs_total{job="good",status="succeeded"}')
         assert [float(r["value"][1]) for r in runs] == [1.0]
 
