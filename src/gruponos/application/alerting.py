@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Literal, Protocol
 
-from returns.io import IOResult
-from returns.pipeline import is_successful
-from returns.unsafe import unsafe_perform_io
+from returns.io import IO, IOResult, IOSuccess
+from returns.methods import unwrap_or_failure
 
 from gruponos.application.alert_rules import (
     AlertPolicy,
@@ -30,6 +30,7 @@ from gruponos.application.alert_rules import (
     newest_committed,
 )
 from gruponos.application.ports import Clock, RunHistory, StateStore, SyncEvent
+from gruponos.domain.checkpoints import Checkpoint, StateKey
 from gruponos.domain.errors import DomainError
 from gruponos.domain.runs import SyncReport
 
@@ -70,6 +71,10 @@ class AlertLedger(Protocol):
     def save(self, active: Mapping[str, Condition]) -> IOResult[None, AlertError]: ...
 
 
+#: A notice and the lines of the channels that failed to deliver it.
+Outcome = tuple[Notice, tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What one judgement sent, and the channels' failures (one line each)."""
@@ -96,53 +101,76 @@ class Alerting:
         self._retries = retries
         self._backoff = backoff
 
-    def settle(self, verdict: Verdict, run_id: str | None = None) -> Delivery:
-        loaded = self._ledger.active()
-        if not is_successful(loaded):
-            return Delivery(failures=(str(unsafe_perform_io(loaded.failure())),))
-        active = unsafe_perform_io(loaded.unwrap())
+    def settle(self, verdict: Verdict, run_id: str | None = None) -> IO[Delivery]:
+        """Send what ``verdict`` starts or clears; what went wrong is in the delivery."""
+        delivered = self._ledger.active().bind(partial(self._deliver, verdict, run_id))
+        return unwrap_or_failure(delivered.alt(lambda error: Delivery(failures=(str(error),))))
+
+    def _deliver(
+        self, verdict: Verdict, run_id: str | None, active: dict[str, Condition]
+    ) -> IOResult[Delivery, AlertError]:
         now = self._clock.now()
         notices = [Notice(c, "firing", now, run_id) for c in verdict.holding if c.key not in active]
         notices += [
             Notice(active[key], "resolved", now, run_id)
             for key in sorted(verdict.cleared & active.keys())
         ]
-        if not notices:
-            return Delivery()
-        sent: list[Notice] = []
-        failures: list[str] = []
+        outcomes: IO[tuple[Outcome, ...]] = IO(())
         for notice in notices:
-            delivered = False
-            for channel in self._channels:
-                error = self._send(channel, notice)
-                if error is None:
-                    delivered = True
-                else:
-                    failures.append(f"{channel.name}: {error.message} [{error.code}]")
-            if delivered:
-                sent.append(notice)
+            outcomes = outcomes.bind(partial(self._then_send, notice))
+        return IOResult.from_io(outcomes).bind(partial(self._record, active))
+
+    def _then_send(self, notice: Notice, done: tuple[Outcome, ...]) -> IO[tuple[Outcome, ...]]:
+        return self._to_all(notice).map(lambda failed: (*done, (notice, failed)))
+
+    def _record(
+        self, active: dict[str, Condition], outcomes: tuple[Outcome, ...]
+    ) -> IOResult[Delivery, AlertError]:
+        """Mark what at least one channel delivered; keep the rest inactive (tried again)."""
+        sent = tuple(n for n, failed in outcomes if len(failed) < len(self._channels))
+        failures = tuple(line for _, failed in outcomes for line in failed)
         for notice in sent:
             if notice.state == "firing":
                 active[notice.condition.key] = notice.condition
             else:
                 active.pop(notice.condition.key, None)
-        if sent:
-            saved = self._ledger.save(active)
-            if not is_successful(saved):
-                failures.append(str(unsafe_perform_io(saved.failure())))
-        return Delivery(tuple(sent), tuple(failures))
+        delivery = Delivery(sent, failures)
+        if not sent:
+            return IOSuccess(delivery)
+        saved = self._ledger.save(active).map(lambda _: delivery)
+        return saved.alt(lambda error: Delivery(sent, (*failures, str(error)))).lash(IOSuccess)
 
-    def _send(self, channel: AlertChannel, notice: Notice) -> AlertError | None:
-        """Send with retries; the last error when every attempt failed."""
-        error: AlertError | None = None
-        for attempt in range(self._retries + 1):
-            if attempt:
-                self._clock.sleep(self._backoff * 2 ** (attempt - 1))
-            result = channel.send(notice)
-            if is_successful(result):
-                return None
-            error = unsafe_perform_io(result.failure())
-        return error
+    def _to_all(self, notice: Notice) -> IO[tuple[str, ...]]:
+        """Send to every channel; one line per channel that failed after its retries."""
+        failed: IO[tuple[str, ...]] = IO(())
+        for channel in self._channels:
+            failed = failed.bind(partial(self._then_to, channel, notice))
+        return failed
+
+    def _then_to(
+        self, channel: AlertChannel, notice: Notice, lines: tuple[str, ...]
+    ) -> IO[tuple[str, ...]]:
+        return self._send(channel, notice, 0).map(
+            lambda error: lines if error is None else (*lines, _line(channel, error))
+        )
+
+    def _send(self, channel: AlertChannel, notice: Notice, attempt: int) -> IO[AlertError | None]:
+        """Send with retries and backoff; the last error when every attempt failed."""
+        if attempt:
+            self._clock.sleep(self._backoff * 2 ** (attempt - 1))
+        sent: IOResult[AlertError | None, AlertError | None] = channel.send(notice)
+        outcome: IO[AlertError | None] = unwrap_or_failure(sent)
+        return outcome.bind(
+            lambda error: (
+                self._send(channel, notice, attempt + 1)
+                if error is not None and attempt < self._retries
+                else IO(error)
+            )
+        )
+
+
+def _line(channel: AlertChannel, error: AlertError) -> str:
+    return f"{channel.name}: {error.message} [{error.code}]"
 
 
 class AlertOnRun:
@@ -177,26 +205,20 @@ class AlertOnRun:
     def on_event(self, event: SyncEvent) -> None:
         if event.kind != "run_finished" or event.data.get("dry_run"):
             return
-        runs = self._history.list_runs(self._limit)
-        if not is_successful(runs):
-            self._on_problem(f"alerts: run history unreadable: {unsafe_perform_io(runs.failure())}")
-            return
-        reports = unsafe_perform_io(runs.unwrap())
-        report = next((r for r in reports if r.run_id == event.run_id), None)
-        if report is None:
-            return
-        self.last = self.settle(report, reports)
-        for line in self.last.failures:
-            self._on_problem(f"alerts: {line}")
+        self._history.list_runs(self._limit).map(partial(self._judge_listed, event.run_id)).alt(
+            lambda error: self._on_problem(f"alerts: run history unreadable: {error}")
+        )
 
-    def settle_verdict(self, verdict: Verdict) -> Delivery:
+    def _judge_listed(self, run_id: str, reports: tuple[SyncReport, ...]) -> None:
+        report = next((r for r in reports if r.run_id == run_id), None)
+        if report is not None:
+            self.settle(report, reports)
+
+    def settle_verdict(self, verdict: Verdict) -> IO[Delivery]:
         """Send what ``verdict`` (the checks', say) starts or clears."""
-        self.last = self._alerting.settle(verdict)
-        for line in self.last.failures:
-            self._on_problem(f"alerts: {line}")
-        return self.last
+        return self._alerting.settle(verdict).map(self._remember)
 
-    def settle(self, report: SyncReport, reports: Sequence[SyncReport]) -> Delivery:
+    def settle(self, report: SyncReport, reports: Sequence[SyncReport]) -> IO[Delivery]:
         """Judge ``report`` among ``reports`` (the history, newest first) and send."""
         pipeline = self._pipelines.get(report.mode.value, report.mode.value)
         earlier = [
@@ -207,20 +229,30 @@ class AlertOnRun:
             and r.started_at <= report.started_at
         ]
         verdict = judge_run(report, pipeline, earlier, self._policy)
-        verdict = verdict.plus(self._freshness(report))
-        return self._alerting.settle(verdict, report.run_id)
+        return (
+            self._freshness(report)
+            .bind(lambda fresh: self._alerting.settle(verdict.plus(fresh), report.run_id))
+            .map(self._remember)
+        )
 
-    def _freshness(self, report: SyncReport) -> Verdict:
-        stored = self._state.all()
-        if not is_successful(stored):
-            return Verdict()
-        checkpoints = unsafe_perform_io(stored.unwrap())
+    def _remember(self, delivery: Delivery) -> Delivery:
+        self.last = delivery
+        for line in delivery.failures:
+            self._on_problem(f"alerts: {line}")
+        return delivery
+
+    def _freshness(self, report: SyncReport) -> IO[Verdict]:
         pipeline = self._pipelines.get(report.mode.value, report.mode.value)
-        # The run's pipeline only: an entity it never committed is stale from the start.
-        newest: dict[tuple[str, str], datetime | None] = {
-            (pipeline, e.entity): None for e in report.entities if not e.status.stopped
-        }
-        for key, checkpoint in checkpoints.items():
-            if (key.pipeline, key.entity) in newest:
-                newest[key.pipeline, key.entity] = newest_committed(checkpoint)
-        return judge_freshness(newest, self._clock.now(), self._policy)
+        now = self._clock.now()
+
+        def judged(checkpoints: Mapping[StateKey, Checkpoint]) -> Verdict:
+            # The run's pipeline only: an entity it never committed is stale from the start.
+            newest: dict[tuple[str, str], datetime | None] = {
+                (pipeline, e.entity): None for e in report.entities if not e.status.stopped
+            }
+            for key, checkpoint in checkpoints.items():
+                if (key.pipeline, key.entity) in newest:
+                    newest[key.pipeline, key.entity] = newest_committed(checkpoint)
+            return judge_freshness(newest, now, self._policy)
+
+        return self._state.all().map(judged).value_or(Verdict())

@@ -16,16 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
-from returns.io import IOFailure, IOResult, IOSuccess
-from returns.pipeline import is_successful
-from returns.unsafe import unsafe_perform_io
+from returns.io import IO, IOResult, IOSuccess
 
 from gruponos.application.alert_rules import Verdict, judge_findings, newest_committed
 from gruponos.application.errors import PortError, SinkError, WmsError
 from gruponos.application.ports import Answer, Clock, StateStore
-from gruponos.domain.checkpoints import Position, StateKey
+from gruponos.domain.checkpoints import Checkpoint, Position, StateKey
 
 #: (child entity, relation field, parent entity): a child row must have its parent row.
 REFERENCES: tuple[tuple[str, str, str], ...] = (
@@ -90,6 +89,18 @@ class CheckReport:
         """The ``data_quality`` alert conditions these results hold or clear."""
         return judge_findings(((f.check, f.entity, f.count, f.summary) for f in self.findings), ())
 
+    def plus(
+        self,
+        findings: tuple[Finding, ...],
+        counts: dict[str, tuple[int, int]] | None = None,
+        lags: dict[str, float | None] | None = None,
+    ) -> CheckReport:
+        return CheckReport(
+            self.findings + findings,
+            {**self.counts, **(counts or {})},
+            {**self.lag_seconds, **(lags or {})},
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -122,66 +133,76 @@ class CheckEntities:
         self._references = tuple(references)
 
     def run(self, entities: Sequence[str]) -> IOResult[CheckReport, PortError]:
-        findings: list[Finding] = []
-        counts: dict[str, tuple[int, int]] = {}
-        lags: dict[str, float | None] = {}
         now = self._clock.now()
+        report: IOResult[CheckReport, PortError] = IOSuccess(CheckReport((), {}, {}))
         for entity in entities:
-            measured = self._entity(entity, now)
-            if not is_successful(measured):
-                return IOFailure(unsafe_perform_io(measured.failure()))
-            found, pair, lag = unsafe_perform_io(measured.unwrap())
-            findings += found
-            counts[entity] = pair
-            lags[entity] = lag
+            report = report.bind(partial(self._with_entity, entity, now))
         for child, relation, parent in self._references:
-            if child not in entities:
-                continue
-            orphans = self._sink.orphans(child, relation, parent)
-            if not is_successful(orphans):
-                return IOFailure(unsafe_perform_io(orphans.failure()))
-            n = unsafe_perform_io(orphans.unwrap())
-            findings.append(
-                Finding(
-                    "orphans", child, n, f"{n} {child} rows whose {parent} ({relation}) is missing"
+            if child in entities:
+                report = report.bind(partial(self._with_orphans, child, relation, parent))
+        return report
+
+    def _with_entity(
+        self, entity: str, now: datetime, so_far: CheckReport
+    ) -> IOResult[CheckReport, PortError]:
+        source: IOResult[int, PortError] = self._source.count(entity)
+        return source.bind(
+            lambda s: self._sink.live_count(entity).bind(
+                lambda t: self._sink.future_rows(entity, now).bind(
+                    lambda f: IOResult.from_io(self.lag(entity)).map(
+                        lambda lag: so_far.plus(
+                            (
+                                Finding(
+                                    "completeness",
+                                    entity,
+                                    abs(s - t),
+                                    f"{entity}: the WMS has {s} records, the sink {t} live "
+                                    f"rows ({s - t:+d})",
+                                ),
+                                Finding(
+                                    "future_mod_ts",
+                                    entity,
+                                    f,
+                                    f"{f} {entity} rows have a mod_ts in the future",
+                                ),
+                            ),
+                            counts={entity: (s, t)},
+                            lags={entity: lag},
+                        )
+                    )
                 )
             )
-        return IOSuccess(CheckReport(tuple(findings), counts, lags))
+        )
 
-    def _entity(
-        self, entity: str, now: datetime
-    ) -> IOResult[tuple[list[Finding], tuple[int, int], float | None], PortError]:
-        source = self._source.count(entity)
-        if not is_successful(source):
-            return IOFailure(unsafe_perform_io(source.failure()))
-        sink = self._sink.live_count(entity)
-        if not is_successful(sink):
-            return IOFailure(unsafe_perform_io(sink.failure()))
-        future = self._sink.future_rows(entity, now)
-        if not is_successful(future):
-            return IOFailure(unsafe_perform_io(future.failure()))
-        s, t, f = (unsafe_perform_io(r.unwrap()) for r in (source, sink, future))
-        findings = [
-            Finding(
-                "completeness",
-                entity,
-                abs(s - t),
-                f"{entity}: the WMS has {s} records, the sink {t} live rows ({s - t:+d})",
-            ),
-            Finding("future_mod_ts", entity, f, f"{f} {entity} rows have a mod_ts in the future"),
-        ]
-        return IOSuccess((findings, (s, t), self.lag(entity)))
+    def _with_orphans(
+        self, child: str, relation: str, parent: str, so_far: CheckReport
+    ) -> IOResult[CheckReport, PortError]:
+        orphans: IOResult[int, PortError] = self._sink.orphans(child, relation, parent)
+        return orphans.map(
+            lambda n: so_far.plus(
+                (
+                    Finding(
+                        "orphans",
+                        child,
+                        n,
+                        f"{n} {child} rows whose {parent} ({relation}) is missing",
+                    ),
+                )
+            )
+        )
 
-    def lag(self, entity: str) -> float | None:
+    def lag(self, entity: str) -> IO[float | None]:
         """Source high-water mark minus the incremental pipeline's committed one, in seconds
         (``None`` when either is unknown: a measure, never a failure)."""
-        latest = self._source.latest(entity)
-        stored = self._state.load(StateKey(self._pipeline, entity))
-        if not (is_successful(latest) and is_successful(stored)):
-            return None
-        newest = unsafe_perform_io(latest.unwrap()).value
-        checkpoint = unsafe_perform_io(stored.unwrap())
-        committed = newest_committed(checkpoint) if checkpoint is not None else None
-        if newest is None or committed is None:
-            return None
-        return max(0.0, (newest.mod_ts - committed).total_seconds())
+        latest: IOResult[Answer[Position | None], PortError] = self._source.latest(entity)
+        stored: IOResult[Checkpoint | None, PortError] = self._state.load(
+            StateKey(self._pipeline, entity)
+        )
+        return latest.bind(lambda newest: stored.map(partial(_lag, newest.value))).value_or(None)
+
+
+def _lag(newest: Position | None, checkpoint: Checkpoint | None) -> float | None:
+    committed = newest_committed(checkpoint) if checkpoint is not None else None
+    if newest is None or committed is None:
+        return None
+    return max(0.0, (newest.mod_ts - committed).total_seconds())

@@ -319,3 +319,8 @@ def test_prometheus_scrapes_gruponos_and_alertmanager_delivers_the_failure(
                 and float(r[0]["value"][1]) == total
             ),
         )
+        # the incremental run sampled its lag: the WMS did not change, so nothing is behind
+        lags = _query(prom, 'gruponos_lag_seconds{job="gruponos",pipeline="incremental"}')
+        assert {r["metric"]["entity"]: float(r["value"][1]) for r in lags} == {
+            e["entity"]: 0.0 for e in pushed["entities"]
+        }

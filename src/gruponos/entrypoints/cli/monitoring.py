@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -95,11 +96,16 @@ def after_run(
             log.warning("check.failed", error=str(unsafe_perform_io(checked.failure())))
     if settings.metrics.enabled and mode is SyncMode.INCREMENTAL and ran:
         checks = container.check()
+        gauge = metrics.lag
         for entity in settings.entities:
-            lag = checks.lag(entity)
-            if lag is not None:
-                metrics.lag.labels(settings.sync.incremental_pipeline, entity).set(lag)
+            child = gauge.labels(settings.sync.incremental_pipeline, entity)
+            checks.lag(entity).map(partial(_set_known, child))
     _export(settings, mode, log)
+
+
+def _set_known(gauge: Any, value: float | None) -> None:
+    if value is not None:
+        gauge.set(value)
 
 
 def _export(settings: Settings, mode: SyncMode, log: Any) -> None:
