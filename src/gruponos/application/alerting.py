@@ -4,8 +4,9 @@
 starts to hold is sent as ``firing`` once; while it holds nothing more is sent; when a later
 judgement finds it clear a ``resolved`` notice follows. Each notice goes to every channel with
 retries and exponential backoff (through the clock); a channel that still fails is reported and
-skipped: alerting never fails the run that triggered it. A condition no channel delivered stays
-inactive, so the next judgement tries again.
+skipped: alerting never fails the run that triggered it. A failure the channel marks
+``retryable: False`` (a name that does not resolve, a refusal) is not retried. A condition no
+channel delivered stays inactive, so the next judgement tries again.
 
 :class:`AlertOnRun` is the ``SyncObserver`` that judges each finished run.
 """
@@ -163,7 +164,9 @@ class Alerting:
         return outcome.bind(
             lambda error: (
                 self._send(channel, notice, attempt + 1)
-                if error is not None and attempt < self._retries
+                if error is not None
+                and attempt < self._retries
+                and error.context.get("retryable", True)
                 else IO(error)
             )
         )

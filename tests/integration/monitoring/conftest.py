@@ -29,7 +29,8 @@ SMTP_PASSWORD = "Smtp-Pa55-ab12"
 class Receiver:
     url: str
     bodies: list[dict[str, Any]] = field(default_factory=list)
-    refuse: int = 0  # answer 500 to this many requests first
+    refuse: int = 0  # answer ``refusal`` to this many requests first
+    refusal: int = 500
     requests: int = 0
 
 
@@ -44,7 +45,7 @@ def receiver() -> Iterator[Receiver]:
             state.requests += 1
             if state.refuse > 0:
                 state.refuse -= 1
-                self.send_response(500)
+                self.send_response(state.refusal)
             else:
                 state.bodies.append(json.loads(body))
                 self.send_response(200)

@@ -115,6 +115,15 @@ def test_a_receiver_failing_first_gets_the_notice_after_backoff(
     assert w.clock.slept[-2:] == [1.0, 2.0]
 
 
+def test_a_refusal_is_not_retried(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.refuse, receiver.refusal = 5, 404
+    w = _world()
+    on_run = _alerted(w, [WebhookChannel(receiver.url)], tmp_path / "alerts.json")
+    _sync(w, fail=True)
+    assert receiver.requests == 1  # a 404 will not get better by asking again
+    assert on_run.last.failures == ("webhook: webhook answered HTTP 404 [alerts.webhook_refused]",)
+
+
 def test_a_dead_channel_never_fails_the_run_and_the_condition_is_tried_again(
     receiver: Receiver, tmp_path: Path
 ) -> None:

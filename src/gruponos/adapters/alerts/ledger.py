@@ -10,12 +10,14 @@ from pathlib import Path
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
+from gruponos.adapters.urls import redact
 from gruponos.application.alert_rules import Condition
 from gruponos.application.alerting import AlertError
 
 
 class JsonFileLedger:
-    """Implements ``AlertLedger`` over ``path`` (written atomically: a temporary file renamed).
+    """Implements ``AlertLedger`` over ``path`` in an existing folder (written atomically: a
+    temporary file renamed).
     A missing file is no active alert; an unreadable one is an error, not a silent reset."""
 
     def __init__(self, path: Path) -> None:
@@ -47,7 +49,6 @@ class JsonFileLedger:
             for _key, c in sorted(active.items())
         ]
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=".alerts.")
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump({"active": items}, out, indent=1)
@@ -57,4 +58,4 @@ class JsonFileLedger:
         return IOSuccess(None)
 
     def _error(self, detail: str) -> AlertError:
-        return AlertError("alerts.state", f"alert state {self._path}: {detail}")
+        return AlertError("alerts.state", redact(f"alert state {self._path}: {detail}"))

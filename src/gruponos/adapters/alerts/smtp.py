@@ -11,6 +11,7 @@ from email.message import EmailMessage
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
+from gruponos.adapters.alerts.errors import unresolvable
 from gruponos.application.alerting import AlertError, Notice
 
 
@@ -69,7 +70,10 @@ class SmtpChannel:
     def send(self, notice: Notice) -> IOResult[None, AlertError]:
         where = {"server": f"{self._host}:{self._port}"}
         if not self._recipients:
-            return IOFailure(AlertError("alerts.smtp_no_recipients", "smtp: no recipients", where))
+            refused = {**where, "retryable": False}
+            return IOFailure(
+                AlertError("alerts.smtp_no_recipients", "smtp: no recipients", refused)
+            )
         try:
             with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
                 if self._starttls:
@@ -78,7 +82,11 @@ class SmtpChannel:
                     smtp.login(self._username, self._password)
                 smtp.send_message(message(notice, self._sender, self._recipients))
         except smtplib.SMTPAuthenticationError:
-            return IOFailure(AlertError("alerts.smtp_auth", "smtp: login refused", where))
+            refused = {**where, "retryable": False}
+            return IOFailure(AlertError("alerts.smtp_auth", "smtp: login refused", refused))
         except (smtplib.SMTPException, OSError) as exc:
-            return IOFailure(AlertError("alerts.smtp_failed", f"smtp: {type(exc).__name__}", where))
+            context = {**where, "retryable": not unresolvable(exc)}
+            return IOFailure(
+                AlertError("alerts.smtp_failed", f"smtp: {type(exc).__name__}", context)
+            )
         return IOSuccess(None)

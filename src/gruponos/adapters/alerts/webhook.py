@@ -11,6 +11,7 @@ from typing import Any, Literal
 import httpx
 from returns.io import IOFailure, IOResult, IOSuccess
 
+from gruponos.adapters.alerts.errors import unresolvable
 from gruponos.application.alerting import AlertError, Notice
 
 WebhookFormat = Literal["generic", "slack", "teams"]
@@ -81,14 +82,20 @@ class WebhookChannel:
                 response = client.post(self._url, json=payload(notice, self._format))
         except httpx.HTTPError as exc:
             return IOFailure(
-                AlertError("alerts.webhook_unreachable", f"webhook: {type(exc).__name__}")
+                AlertError(
+                    "alerts.webhook_unreachable",
+                    f"webhook: {type(exc).__name__}",
+                    {"retryable": not unresolvable(exc)},
+                )
             )
         if not response.is_success:
+            status = response.status_code
             return IOFailure(
                 AlertError(
                     "alerts.webhook_refused",
-                    f"webhook answered HTTP {response.status_code}",
-                    {"status": response.status_code},
+                    f"webhook answered HTTP {status}",
+                    # a refusal (400 bad payload, 403, 404 gone) stays one: no retry
+                    {"status": status, "retryable": status >= 500 or status in (408, 429)},
                 )
             )
         return IOSuccess(None)

@@ -29,14 +29,13 @@ def push_metrics(
 
 def write_textfile(registry: CollectorRegistry, path: Path) -> str | None:
     """Write the registry to ``path`` for node-exporter's textfile collector, atomically (a
-    temporary file in the same folder, renamed), as node-exporter requires; ``None`` on
-    success, else what went wrong."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    temporary file in the same, existing folder, renamed), as node-exporter requires; ``None``
+    on success, else what went wrong."""
+    try:  # the folder is node-exporter's: it must exist (a typo creates nothing)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(handle, "wb") as out:
             out.write(generate_latest(registry))
         Path(temporary).replace(path)
     except OSError as exc:
-        return f"metrics textfile {path}: {exc.strerror or exc}"
+        return redact(f"metrics textfile {path}: {exc.strerror or exc}")
     return None
