@@ -25,6 +25,7 @@ from gruponos.application.alert_rules import Verdict, judge_findings, newest_com
 from gruponos.application.errors import PortError, SinkError, WmsError
 from gruponos.application.ports import Answer, Clock, StateStore
 from gruponos.domain.checkpoints import Checkpoint, Position, StateKey
+from gruponos.domain.quality import Finding
 
 #: (child entity, relation field, parent entity): a child row must have its parent row.
 REFERENCES: tuple[tuple[str, str, str], ...] = (
@@ -49,24 +50,6 @@ class SinkQuality(Protocol):
     def orphans(self, child: str, relation: str, parent: str) -> IOResult[int, SinkError]: ...
 
     def future_rows(self, entity: str, now: datetime) -> IOResult[int, SinkError]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """What one check found on one entity (``count`` 0: clean)."""
-
-    check: str
-    entity: str
-    count: int
-    summary: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "entity": self.entity,
-            "count": self.count,
-            "summary": self.summary,
-        }
 
 
 @dataclass(frozen=True, slots=True)

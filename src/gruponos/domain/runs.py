@@ -10,6 +10,7 @@ from typing import Any
 
 from gruponos.domain.batches import WriteOutcome
 from gruponos.domain.checkpoints import Checkpoint, SyncMode
+from gruponos.domain.quality import Finding
 
 
 class RunStatus(StrEnum):
@@ -95,6 +96,8 @@ class SyncReport:
     #: Who started the run: an API subject (``api:<subject>``) or ``cli:<user>``; ``None`` for
     #: runs recorded before this was kept, and for the library API unless its caller says.
     triggered_by: str | None = None
+    #: The data-quality checks run after the run (``None``: not run), clean ones included.
+    checks: tuple[Finding, ...] | None = None
 
     def settled(
         self,
@@ -130,6 +133,7 @@ class SyncReport:
             "dry_run": self.dry_run,
             "triggered_by": self.triggered_by,
             "error": self.error,
+            "checks": None if self.checks is None else [f.to_json() for f in self.checks],
             "totals": self.totals,
             "entities": [
                 {

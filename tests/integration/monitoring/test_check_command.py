@@ -98,3 +98,29 @@ def test_check_passes_clean_data_and_finds_seeded_inconsistencies(db_url: str) -
         }
         one = _cli(env, "check", "-e", "allocation")
         assert one.exit_code == 1 and "future" in one.stdout
+
+
+def test_checks_after_a_run_go_into_its_report_and_history(tmp_path: Any) -> None:
+    config = SimulatorConfig(records=50, entity_records=RECORDS)
+    url = f"sqlite:///{tmp_path / 'wms.db'}"
+    with WmsSimulator(config) as sim:
+        env = {
+            "GRUPONOS_WMS__BASE_URL": sim.base_url,
+            "GRUPONOS_WMS__USERNAME": config.username,
+            "GRUPONOS_WMS__PASSWORD": config.password,
+            "GRUPONOS_SINK__URL": url,
+            "GRUPONOS_ALERTS__CHECKS": "true",
+        }
+        synced = _cli(env, "sync", "full", "--json")
+        assert synced.exit_code == 0, synced.output
+        report = json.loads(synced.stdout)
+        found = {(f["check"], f["entity"]) for f in report["checks"]}
+        assert ("completeness", "order_hdr") in found
+        assert all(f["count"] == 0 for f in report["checks"]), report["checks"]
+        shown = _cli(env, "runs", "show", report["run_id"], "--json")
+    assert json.loads(shown.stdout)["checks"] == report["checks"]
+    without = dict(env, GRUPONOS_ALERTS__CHECKS="false")
+    with WmsSimulator(config) as sim:
+        without["GRUPONOS_WMS__BASE_URL"] = sim.base_url
+        plain = _cli(without, "sync", "incremental", "--json")
+    assert json.loads(plain.stdout)["checks"] is None

@@ -14,6 +14,7 @@ from gruponos.adapters.sql.ddl import RUNS_TABLE
 from gruponos.application.errors import SinkError
 from gruponos.application.ports import RunQuery
 from gruponos.domain.checkpoints import Checkpoint, SyncMode
+from gruponos.domain.quality import Finding
 from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
 from gruponos.domain.schema import ColumnType
 
@@ -49,6 +50,9 @@ def report_from_json(data: Mapping[str, Any]) -> SyncReport:
         error=data.get("error"),
         dry_run=bool(data.get("dry_run", False)),
         triggered_by=data.get("triggered_by"),
+        checks=None
+        if data.get("checks") is None
+        else tuple(Finding.from_json(f) for f in data["checks"]),
     )
 
 

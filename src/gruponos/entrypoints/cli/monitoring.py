@@ -63,15 +63,15 @@ def after_run(
     settings: Settings,
     mode: SyncMode,
     result: IOResult[SyncReport, SyncError],
-) -> None:
-    """What follows a finished sync: the checks (when on), the lag after an incremental run,
-    and the final metrics pushed or written. Nothing here changes the run's outcome: problems
-    are logged as warnings."""
+) -> IOResult[SyncReport, SyncError]:
+    """What follows a finished sync: the checks (when on: their findings go into the run's
+    report and history), the lag after an incremental run, and the final metrics pushed or
+    written. Nothing here changes the run's outcome: problems are logged as warnings."""
     import structlog  # noqa: PLC0415 - configured by the command
 
     log = structlog.get_logger("gruponos.monitoring")
     if not settings.metrics.enabled and not settings.alerts.checks:
-        return
+        return result
     from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415
 
     metrics = process_metrics()
@@ -80,6 +80,7 @@ def after_run(
         checked = container.check().run(settings.entities)
         if is_successful(checked):
             report = unsafe_perform_io(checked.unwrap())
+            result = result.map(partial(_with_checks, container, report))
             record_checks(report)
             for finding in report.problems:
                 log.warning(
@@ -101,6 +102,17 @@ def after_run(
             child = gauge.labels(settings.sync.incremental_pipeline, entity)
             checks.lag(entity).map(partial(_set_known, child))
     _export(settings, mode, log)
+    return result
+
+
+def _with_checks(container: Container, checks: CheckReport, report: SyncReport) -> SyncReport:
+    """The run's report with the checks' findings, recorded again in the run history."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    done = replace(report, checks=checks.findings)
+    if not done.dry_run:
+        container.runs().record(done)  # diagnostics: the run's outcome stands either way
+    return done
 
 
 def _set_known(gauge: Any, value: float | None) -> None:

@@ -117,6 +117,12 @@ def print_report(report: SyncReport) -> None:
 
     console = stdout_console()
     console.print(report_table(report))
+    for finding in report.checks or ():
+        if finding.count:
+            console.print(
+                f"[yellow]check[/] {finding.check} {finding.entity}: {escape(finding.summary)}",
+                highlight=False,
+            )
     for e in report.entities:
         if e.error:
             console.print(f"[red]{e.entity}[/]: {escape(redact(e.error))}", highlight=False)

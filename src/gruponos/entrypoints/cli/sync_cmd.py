@@ -135,8 +135,8 @@ def run_sync(
                     result = attempt()
                 finally:
                     cli.configure_logging(settings, progress=True)
-        after_run(container, settings, mode, result)  # checks, lag, metrics pushed or written
-        return result
+        # checks (into the report), lag, metrics pushed or written
+        return after_run(container, settings, mode, result)
 
 
 def finish(
