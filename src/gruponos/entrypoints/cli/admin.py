@@ -13,20 +13,14 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.application.tables import describe_table
 from gruponos.domain.checkpoints import StateKey
 from gruponos.domain.errors import DomainError
+from gruponos.entrypoints.cli import options
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_report, print_table
 
 T = TypeVar("T")
 
-_ENTITY = click.option(
-    "--entity",
-    "-e",
-    "entities",
-    multiple=True,
-    metavar="ENTITY",
-    help="Only this entity (repeatable); default: GRUPONOS_ENTITIES.",
-)
-_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+_ENTITY = options.entities()
+_JSON = options.JSON
 
 
 def _ok(result: IOResult[T, DomainError]) -> T:
@@ -49,14 +43,7 @@ def state() -> None:
 
 
 @state.command("show")
-@click.option(
-    "--entity",
-    "-e",
-    "entities",
-    multiple=True,
-    metavar="ENTITY",
-    help="Only this entity (repeatable).",
-)
+@options.entities("Only this entity (repeatable).")
 @click.option(
     "--pipeline",
     "-p",
@@ -102,14 +89,7 @@ def state_show(
 
 
 @state.command("reset")
-@click.option(
-    "--entity",
-    "-e",
-    "entities",
-    multiple=True,
-    metavar="ENTITY",
-    help="Only this entity (repeatable); default: every entity.",
-)
+@options.entities("Only this entity (repeatable); default: every entity.")
 @click.option(
     "--pipeline",
     "-p",

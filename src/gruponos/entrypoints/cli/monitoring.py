@@ -23,6 +23,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.urls import redact
 from gruponos.domain.checkpoints import SyncMode
+from gruponos.entrypoints.cli import options
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_table
 
@@ -167,15 +168,8 @@ def record_checks(report: CheckReport) -> None:
 
 
 @click.command()
-@click.option(
-    "--entity",
-    "-e",
-    "entities",
-    multiple=True,
-    metavar="ENTITY",
-    help="Check only this entity (repeatable); default: GRUPONOS_ENTITIES.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@options.entities("Check only this entity (repeatable); default: GRUPONOS_ENTITIES.")
+@options.JSON
 @pass_cli
 def check(cli: CliContext, entities: tuple[str, ...], as_json: bool) -> None:
     """Data quality: WMS counts vs live rows per entity (one request each), order_dtl rows

@@ -6,18 +6,12 @@ import click
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
+from gruponos.entrypoints.cli import options
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_table
 
-_ENTITY = click.option(
-    "--entity",
-    "-e",
-    "entities",
-    multiple=True,
-    metavar="ENTITY",
-    help="Only this entity (repeatable); default: GRUPONOS_ENTITIES.",
-)
-_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+_ENTITY = options.entities()
+_JSON = options.JSON
 _REASON_WIDTH = 120
 
 

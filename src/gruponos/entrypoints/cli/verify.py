@@ -12,6 +12,7 @@ from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.application.verify import EntityDiff, iso
+from gruponos.entrypoints.cli import options
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_table
 
@@ -25,15 +26,8 @@ def _ids(ids: tuple[int, ...]) -> str:
 
 
 @click.command()
-@click.option(
-    "--entity",
-    "-e",
-    "entities",
-    multiple=True,
-    metavar="ENTITY",
-    help="Verify only this entity (repeatable); default: GRUPONOS_ENTITIES.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@options.entities("Verify only this entity (repeatable); default: GRUPONOS_ENTITIES.")
+@options.JSON
 @pass_cli
 def verify(cli: CliContext, entities: tuple[str, ...], as_json: bool) -> None:
     """Compare the WMS with the loaded tables; exit 1 when they differ, 2 for an entity the
