@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from gruponos.entrypoints.cli.main import main
 from gruponos.simulator.config import SimulatorConfig
@@ -21,12 +21,8 @@ from gruponos.simulator.server import WmsSimulator
 RECORDS = {"order_hdr": 120, "order_dtl": 300, "allocation": 400}
 
 
-@pytest.mark.parametrize("style", ["letters", "booleans"])
-def test_a_full_sync_loads_every_record_and_counts_required_nulls(
-    tmp_path: Path, style: str
-) -> None:
-    config = SimulatorConfig(records=100, entity_records=RECORDS, describe_required=style)
-    db = tmp_path / "wms.db"
+def _sync_full(config: SimulatorConfig, db: Path, *options: str) -> Result:
+    """``gruponos sync full`` against a simulator started with ``config``, into ``db``."""
     with WmsSimulator(config) as sim:
         env = {
             "GRUPONOS_WMS__BASE_URL": sim.base_url,
@@ -34,12 +30,21 @@ def test_a_full_sync_loads_every_record_and_counts_required_nulls(
             "GRUPONOS_WMS__PASSWORD": config.password,
             "GRUPONOS_SINK__URL": f"sqlite:///{db}",
         }
-        result = CliRunner().invoke(
+        return CliRunner().invoke(
             main,
-            ["--env-file", "/nonexistent/.env", "--progress", "never", "sync", "full", "--json"],
+            ["--env-file", "/nonexistent/.env", "--progress", "never", "sync", "full", *options],
             env=env,
             catch_exceptions=False,
         )
+
+
+@pytest.mark.parametrize("style", ["letters", "booleans"])
+def test_a_full_sync_loads_every_record_and_counts_required_nulls(
+    tmp_path: Path, style: str
+) -> None:
+    config = SimulatorConfig(records=100, entity_records=RECORDS, describe_required=style)
+    db = tmp_path / "wms.db"
+    result = _sync_full(config, db, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["status"] == "succeeded"
@@ -61,20 +66,7 @@ def test_a_full_sync_loads_every_record_and_counts_required_nulls(
 
 
 def test_the_report_table_names_the_required_nulls(tmp_path: Path) -> None:
-    config = SimulatorConfig(records=60)
-    with WmsSimulator(config) as sim:
-        env = {
-            "GRUPONOS_WMS__BASE_URL": sim.base_url,
-            "GRUPONOS_WMS__USERNAME": config.username,
-            "GRUPONOS_WMS__PASSWORD": config.password,
-            "GRUPONOS_SINK__URL": f"sqlite:///{tmp_path / 'wms.db'}",
-        }
-        result = CliRunner().invoke(
-            main,
-            ["--env-file", "/nonexistent/.env", "--progress", "never", "sync", "full"],
-            env=env,
-            catch_exceptions=False,
-        )
+    result = _sync_full(SimulatorConfig(records=60), tmp_path / "wms.db")
     assert result.exit_code == 0, result.output
     line = next(x for x in result.stdout.splitlines() if x.startswith("allocation: data quality"))
     assert "wave_id" in line
