@@ -14,8 +14,8 @@ from datetime import datetime
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.adapters.memory.state import take_lock
-from gruponos.adapters.sql.core import newest_per_id, payload_of, placeable, storable_text
 from gruponos.adapters.sql.dialect import value_reason
+from gruponos.adapters.sql.placing import newest_per_id, payload_of, placeable, storable_text
 from gruponos.application.errors import SinkError, StateError
 from gruponos.application.ports import Lease, RunQuery
 from gruponos.domain.batches import Batch, Rejected, WriteOutcome

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure
 
-from gruponos.adapters.sql.core import SqlDatabase, SqlSink, utc_now
+from gruponos.adapters.sql.core import SqlSink
+from gruponos.adapters.sql.database import SqlDatabase, utc_now
 from gruponos.adapters.sql.dialect import Dialect
 from gruponos.adapters.sql.history import SqlRunHistory, report_from_json
 from gruponos.adapters.sql.quarantine import SqlQuarantine

@@ -1,22 +1,22 @@
 """The SQL record sink: one transaction per batch, monotonic upserts, quarantine, soft deletes.
 
 The core is the same for every database; what differs lives in a
-:class:`~gruponos.adapters.sql.dialect.Dialect`. One connection per backend, used by one thread at
-a time (a lock serializes the sink, the state store and the run history that share it).
+:class:`~gruponos.adapters.sql.dialect.Dialect`; the connection and its transactions in
+:class:`~gruponos.adapters.sql.database.SqlDatabase`; which records a table can take in
+:mod:`~gruponos.adapters.sql.placing`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.adapters.sql import ddl
+from gruponos.adapters.sql.database import SqlDatabase
 from gruponos.adapters.sql.ddl import (
     DELETED_AT,
     LOADED_AT,
@@ -26,169 +26,20 @@ from gruponos.adapters.sql.ddl import (
     quote,
 )
 from gruponos.adapters.sql.dialect import (
-    Dialect,
     PreparedRow,
     UpsertResult,
-    all_instants,
-    cursor_of,
-    kinds_of,
-    show_value,
-    timestamp_reason,
 )
-from gruponos.adapters.sql.rows import BatchMeta, extra_json, int_text, to_json, value_rows
+from gruponos.adapters.sql.placing import newest_per_id, payload_of, placeable, storable_text
+from gruponos.adapters.sql.rows import BatchMeta, extra_json, value_rows
 from gruponos.adapters.sql.state import list_quarantine, save_checkpoint
 from gruponos.application.errors import SinkError
 from gruponos.domain.batches import Batch, Rejected, WriteOutcome
 from gruponos.domain.checkpoints import Checkpoint, StateKey
-from gruponos.domain.errors import DomainError
 from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType, EntitySchema
 
 T = TypeVar("T")
-E = TypeVar("E", bound=DomainError)
 _CHUNK = 500
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class SqlDatabase:
-    """A dialect and the backend's connection, shared by its sink, state store and run history."""
-
-    def __init__(
-        self,
-        dialect: Dialect,
-        connection: Any,
-        *,
-        where: str,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self.dialect = dialect
-        self.conn = connection
-        self.where = where  # a description without secrets, for error context
-        self.clock = clock
-        self.mutex = threading.RLock()
-        self._closed = False
-        self._meta_ready = False
-
-    def run(
-        self,
-        error: Callable[[str, str, dict[str, Any]], E],
-        code: str,
-        context: dict[str, Any],
-        work: Callable[[Any], T],
-    ) -> IOResult[T, E]:
-        """Run ``work(cursor)`` in one transaction: commit, or roll back and return a failure."""
-        with self.mutex:
-            # Opening (and closing) the cursor is inside the try: on a connection the server
-            # dropped, even that raises the driver's error, which is a failure, not a crash.
-            try:
-                with cursor_of(self.conn) as cur:
-                    self.dialect.begin(cur)
-                    result = work(cur)
-                    self.conn.commit()
-            except self.dialect.driver_errors as exc:
-                self.rollback()
-                detail = self.dialect.error_reason(exc)
-                return IOFailure(error(code, detail, {**context, "database": self.where}))
-            except BaseException:
-                self.rollback()
-                raise
-            return IOSuccess(result)
-
-    def rollback(self) -> None:
-        # A failed rollback means the connection is gone: nothing is left to undo.
-        with contextlib.suppress(*self.dialect.driver_errors):
-            self.conn.rollback()
-
-    def ensure_meta(self, cur: Any) -> None:
-        """Create the state, run history and quarantine tables once per backend.
-
-        Safe when other sessions create them at the same time (two first runs): a missing table
-        is made under the dialect's :meth:`~Dialect.ddl_guard`, after looking again.
-        """
-        if self._meta_ready:
-            return
-        for name, create in ddl.metadata_tables(self.dialect).items():
-            if self.dialect.existing_columns(cur, name):
-                continue
-            with self.dialect.ddl_guard(self, name):
-                if not self.dialect.existing_columns(cur, name):
-                    self.execute_ddl(cur, create)
-        self._meta_ready = True
-
-    def execute_ddl(self, cur: Any, sql: str) -> bool:
-        """Run ``sql``; ``False`` when another session had already done it."""
-        try:
-            cur.execute(sql)
-        except self.dialect.driver_errors as exc:
-            if not self.dialect.already_done(exc):
-                raise
-            return False
-        return True
-
-    def close(self) -> None:
-        with self.mutex:
-            if not self._closed:
-                self._closed = True
-                self.rollback()
-                self.conn.close()
-
-
-def newest_per_id(records: Iterable[NormalizedRecord]) -> list[NormalizedRecord]:
-    """One record per id: the newest ``mod_ts``; among equals, the later one (as replayed)."""
-    best: dict[int, NormalizedRecord] = {}
-    for record in records:
-        current = best.get(record.id)
-        if current is None or record.mod_ts >= current.mod_ts:
-            best[record.id] = record
-    return list(best.values())
-
-
-def payload_of(record: NormalizedRecord) -> str:
-    """The record as JSON for quarantine (ASCII, so even invalid Unicode is kept, escaped)."""
-    return to_json(
-        {"values": record.values, "extra": record.extra}, ensure_ascii=True, sort_keys=True
-    )
-
-
-def key_reason(record: NormalizedRecord) -> str | None:
-    """Why the record's own ``id`` or ``mod_ts`` cannot place it in a table (``None``: fine)."""
-    if type(record.id) is not int:
-        return f"record id is not an integer: {show_value(record.id)}"
-    if type(record.mod_ts) is not datetime:
-        return f"record mod_ts is not a timestamp: {show_value(record.mod_ts)}"
-    why = timestamp_reason(record.mod_ts)
-    return None if why is None else f"record mod_ts: {why}"
-
-
-def placeable(
-    records: Sequence[NormalizedRecord],
-) -> tuple[Sequence[NormalizedRecord], list[tuple[NormalizedRecord, str]]]:
-    """The records whose ``id`` and ``mod_ts`` can place them in a table, and the others with
-    the reason (checked for the whole batch at once when all are fine, as they usually are)."""
-    ids, stamps = [r.id for r in records], [r.mod_ts for r in records]
-    if kinds_of(ids) <= {int} and kinds_of(stamps) <= {datetime} and all_instants(stamps):
-        return records, []
-    fine: list[NormalizedRecord] = []
-    unfit: list[tuple[NormalizedRecord, str]] = []
-    for record in records:
-        why = key_reason(record)
-        if why is None:
-            fine.append(record)
-        else:
-            unfit.append((record, why))
-    return fine, unfit
-
-
-def storable_text(value: object, limit: int | None = None) -> str:
-    """Text every database takes: lone surrogates and NUL escaped, at most ``limit`` characters."""
-    text = int_text(value) if type(value) is int else str(value)
-    if not text.isascii():
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    text = text.replace("\x00", "\\x00")
-    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)

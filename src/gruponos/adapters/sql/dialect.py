@@ -28,7 +28,7 @@ from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
     from gruponos.adapters.sql.rows import BatchMeta
 
 

@@ -19,7 +19,7 @@ from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
 
 _COUNTS = (
     "read",

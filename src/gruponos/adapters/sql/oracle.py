@@ -53,7 +53,7 @@ from gruponos.domain.records import ID_COLUMN, MOD_TS_COLUMN
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
 
 NUMBER_DIGITS = 38
 #: Bytes one character can take in AL32UTF8: a VARCHAR2(n CHAR) holds n characters only when

@@ -23,7 +23,7 @@ from gruponos.adapters.sql.oracle_errors import ALREADY_DONE, RESOURCE_BUSY, ora
 from gruponos.application.errors import StateError
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
     from gruponos.adapters.sql.oracle import OracleDialect
     from gruponos.application.ports import Lease
 

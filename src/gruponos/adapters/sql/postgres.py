@@ -43,7 +43,7 @@ from gruponos.domain.records import ID_COLUMN, NormalizedRecord
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
 
 STAGE = "GNOS_STAGE"
 #: Column types of the bulk path's stage: what its COPY text holds.

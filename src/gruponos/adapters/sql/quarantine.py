@@ -12,7 +12,7 @@ from gruponos.application.errors import SinkError
 from gruponos.domain.quarantine import QuarantinedRecord
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
 
 
 class SqlQuarantine:

@@ -42,7 +42,7 @@ from gruponos.application.ports import Lease
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
 
 MEMORY = ":memory:"
 _PLAIN_EXPONENT = 64

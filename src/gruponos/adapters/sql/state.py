@@ -19,7 +19,7 @@ from gruponos.domain.checkpoints import Checkpoint, StateKey
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
-    from gruponos.adapters.sql.core import SqlDatabase
+    from gruponos.adapters.sql.database import SqlDatabase
 
 
 def save_checkpoint(db: SqlDatabase, cur: Any, key: StateKey, checkpoint: Checkpoint) -> None:
