@@ -4,8 +4,9 @@ it clears, retries with backoff, and a dead channel never fails the run."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from returns.pipeline import is_successful
 
@@ -155,3 +156,104 @@ def test_slack_and_teams_payloads(receiver: Receiver, tmp_path: Path) -> None:
     slack, teams = receiver.bodies
     assert slack["text"].startswith("[gruponos FIRING] run_failed")
     assert teams["@type"] == "MessageCard" and teams["themeColor"] == "d63333"
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (no network, no openssl binary)."""
+    import datetime as dt  # noqa: PLC0415
+    import ipaddress  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_smtp_with_starttls_verifies_the_server_and_logs_in_over_tls(tmp_path: Path) -> None:
+    import ssl  # noqa: PLC0415
+
+    from aiosmtpd.controller import Controller  # noqa: PLC0415
+    from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: PLC0415
+
+    from gruponos.application.alert_rules import Condition  # noqa: PLC0415
+    from gruponos.application.alerting import Notice  # noqa: PLC0415
+
+    from .conftest import _Handler  # noqa: PLC0415
+
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    box = Mailbox(free_port())
+
+    def authenticate(*args: Any) -> AuthResult:
+        data = args[-1]
+        ok = isinstance(data, LoginPassword) and data.password == SMTP_PASSWORD.encode()
+        return AuthResult(success=ok)
+
+    controller = Controller(
+        _Handler(box),
+        hostname="127.0.0.1",
+        port=box.port,
+        tls_context=server_tls,
+        require_starttls=True,  # nothing before STARTTLS, login only over TLS
+        auth_require_tls=True,
+        authenticator=authenticate,
+    )
+    controller.start()
+    try:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        condition = Condition("run_failed", "full", "allocation", "a run failed")
+        notice = Notice(condition, "firing", datetime.now(UTC), "run-1")
+        channel = SmtpChannel(
+            "127.0.0.1",
+            box.port,
+            "gruponos@test",
+            ("ops@test",),
+            username=SMTP_USER,
+            password=SMTP_PASSWORD,
+            tls_context=trusted,
+        )
+        sent = channel.send(notice)
+        assert is_successful(sent), sent
+        assert [m["Subject"] for m in box.mails] == [
+            "[gruponos FIRING] run_failed run_failed/full/allocation"
+        ]
+        # a server whose certificate is not trusted is refused, and nothing is sent
+        untrusting = SmtpChannel(
+            "127.0.0.1", box.port, "gruponos@test", ("ops@test",),
+            username=SMTP_USER, password=SMTP_PASSWORD,
+        )  # fmt: skip
+        refused = untrusting.send(notice)
+        assert not is_successful(refused)
+        assert SMTP_PASSWORD not in str(refused)
+        assert len(box.mails) == 1
+    finally:
+        controller.stop()
