@@ -17,7 +17,6 @@ from gruponos.adapters.logs import LoggingObserver, configure_logging
 from gruponos.adapters.runtime import tune_allocator
 from gruponos.container import build_container
 from gruponos.domain.checkpoints import SyncMode
-from gruponos.entrypoints.cli.monitoring import monitored
 from gruponos.settings import load_settings
 
 
@@ -35,6 +34,8 @@ def main() -> None:
     ).unwrap()
     container = build_container(settings)
     if with_metrics:
+        from gruponos.entrypoints.cli.monitoring import monitored  # noqa: PLC0415 - only then
+
         monitored(container, settings, LoggingObserver())
     started = time.perf_counter()
     result = container.sync().run(SyncMode(mode), ["allocation"])

@@ -25,7 +25,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from dependency_injector import containers, providers
+from gruponos._di import containers, providers
 from returns.io import IOFailure, IOResult
 
 from gruponos.adapters.clock import SystemClock, new_run_id

@@ -36,6 +36,8 @@ WATCHED = (
     "gruponos.api",
     "gruponos.container",
     "gruponos.settings",
+    "fastapi",
+    "starlette",
 )
 DRIVERS = {"sqlite": "sqlite3", "postgresql": "psycopg", "oracle": "oracledb"}
 
@@ -86,6 +88,7 @@ def test_the_container_and_settings_load_no_adapter_until_a_provider_needs_one()
         "build_container(load_settings(env_file=None).unwrap())"
     )
     assert "gruponos.container" in loaded
+    assert loaded.isdisjoint({"fastapi", "starlette"})  # dependency-injector's optional wiring
     adapters = {
         "gruponos.adapters.logs",
         "gruponos.adapters.sql",
@@ -136,3 +139,12 @@ def test_cli_help_loads_no_settings_container_logging_or_rich() -> None:
         "    pass"
     )
     assert loaded <= {"gruponos.api"}, loaded  # run_with_retries and report_of: no adapter
+
+
+def test_the_api_service_still_loads_fastapi_after_the_container() -> None:
+    loaded = loaded_after(
+        "import gruponos.container\n"
+        "from gruponos.entrypoints.api.app import create_app\n"
+        "import fastapi.params\n"
+    )
+    assert {"gruponos.container", "fastapi", "starlette"} <= loaded
