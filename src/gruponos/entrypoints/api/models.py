@@ -40,6 +40,11 @@ class RunOut(BaseModel):
     dry_run: bool
     triggered_by: str | None
     error: str | None
+    checks: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="the data-quality checks run after the run (check, entity, count, summary); "
+        "null when they did not run",
+    )
     totals: dict[str, int]
     entities: list[dict[str, Any]] = Field(
         description="per entity: status, counts, error, checkpoint, data_quality, warnings"

@@ -31,6 +31,7 @@ from gruponos.entrypoints.api.models import (
 )
 from gruponos.entrypoints.api.problems import PROBLEM_RESPONSES, ProblemError
 from gruponos.entrypoints.api.routes_runs import last_run
+from gruponos.entrypoints.results import replay_reports
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
@@ -114,13 +115,9 @@ def replay_quarantine(
         raise ProblemError(503, exc.error.message, exc.error.code) from None
     finally:
         container.shutdown_resources()
-    if is_successful(result):
-        reports = unsafe_perform_io(result.unwrap())
-    else:
-        error = unsafe_perform_io(result.failure())
-        reports = error.context.get("reports", ())
-        if not reports:
-            raise ProblemError(503, error.message, error.code)
+    reports, nothing_ran = replay_reports(result)
+    if nothing_ran is not None:
+        raise ProblemError(503, nothing_ran.message, nothing_ran.code)
     return ReplayOut(entity=entity, dry_run=dry_run, report=reports[0].to_json())
 
 

@@ -9,6 +9,7 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.entrypoints.cli import options
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_table
+from gruponos.entrypoints.results import replay_reports
 
 _ENTITY = options.entities()
 _JSON = options.JSON
@@ -93,13 +94,9 @@ def quarantine_replay(
     settings = cli.settings(entities=entities)
     with cli.wired(settings, dry_run=dry_run) as container:
         result = container.replay().run(settings.entities)
-    if is_successful(result):
-        reports = unsafe_perform_io(result.unwrap())
-    else:
-        error = unsafe_perform_io(result.failure())
-        reports = error.context.get("reports", ())
-        if not reports:
-            fail_with(error)
+    reports, nothing_ran = replay_reports(result)
+    if nothing_ran is not None:
+        fail_with(nothing_ran)
     if as_json:
         print_json({"dry_run": dry_run, "entities": [r.to_json() for r in reports]})
     else:
