@@ -25,9 +25,9 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from gruponos._di import containers, providers
 from returns.io import IOFailure, IOResult
 
+from gruponos._di import containers, providers
 from gruponos.adapters.clock import SystemClock, new_run_id
 from gruponos.application.commit import SaveAfterCommit
 from gruponos.application.errors import ConfigError, StartupError, SyncError
