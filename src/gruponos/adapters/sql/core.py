@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
-from gruponos.adapters.sql import ddl
+from gruponos.adapters.sql import ddl, views
 from gruponos.adapters.sql.database import SqlDatabase
 from gruponos.adapters.sql.ddl import (
     DELETED_AT,
@@ -64,6 +64,10 @@ class SqlSink:
         self.prefix = table_prefix
         self.history = history
         self._tables: dict[str, TableSpec] = {}
+        #: Keep each entity's ``<table>_V`` current in :meth:`prepare` (setting ``sink.views``),
+        #: with ``<column>_local`` instants in this IANA zone when set.
+        self.keep_views = False
+        self.view_time_zone: str | None = None
 
     # -- schema ----------------------------------------------------------------------------------
 
@@ -76,22 +80,66 @@ class SqlSink:
 
         def work(cur: Any) -> None:
             self.db.ensure_meta(cur)
-            self._prepare_table(cur, spec, history=False)
+            changed = self._prepare_table(cur, spec, history=False)
             if spec.history:
                 self._prepare_table(cur, spec, history=True)
+            # The view after schema evolution: only when columns changed or it is missing.
+            if self.keep_views and (changed or not self._view_exists(cur, spec)):
+                self._create_view(cur, spec)
 
         result = self.db.run(SinkError, "sink.prepare_failed", {"entity": schema.entity}, work)
         return result.map(lambda _: self._tables.__setitem__(schema.entity, spec))
 
-    def _prepare_table(self, cur: Any, spec: TableSpec, *, history: bool) -> None:
+    def _prepare_table(self, cur: Any, spec: TableSpec, *, history: bool) -> bool:
+        """Bring the table to ``spec``; ``True`` when there was DDL to run."""
         name = spec.history if history and spec.history else spec.table
         if not self._table_ddl(cur, spec, name, history=history):
-            return  # nothing to change: no guard, no DDL
+            return False  # nothing to change: no guard, no DDL
         with self.db.dialect.ddl_guard(self.db, name):
             for _ in range(2):  # again when another session did some of it first
                 ddls = self._table_ddl(cur, spec, name, history=history)
                 if all(self.db.execute_ddl(cur, sql) for sql in ddls):
-                    return
+                    break
+        return True
+
+    def _view_exists(self, cur: Any, spec: TableSpec) -> bool:
+        d = self.db.dialect
+        return views.view_exists(cur, d.name, views.view_name(spec, d.max_identifier))
+
+    def _create_view(self, cur: Any, spec: TableSpec) -> str:
+        d = self.db.dialect
+        limit = d.max_identifier
+        for sql in views.create_view_sql(d.name, spec, limit=limit, time_zone=self.view_time_zone):
+            cur.execute(sql)
+        return views.view_name(spec, limit).lower()
+
+    # -- views (gruponos views) ------------------------------------------------------------------
+
+    def create_view(self, schema: EntitySchema) -> IOResult[str, SinkError]:
+        """(Re)create the entity's view ``<table>_V`` over its table (prepared first, so the
+        table exists with every column); the view's name as the analyst types it."""
+        context = {"entity": schema.entity}
+        return self.prepare(schema).bind(
+            lambda _: self.db.run(
+                SinkError,
+                "sink.view_failed",
+                context,
+                lambda cur: self._create_view(cur, self._tables[schema.entity]),
+            )
+        )
+
+    def drop_view(self, entity: str) -> IOResult[tuple[str, bool], SinkError]:
+        """Drop the entity's view: its name, and ``False`` when there was none."""
+        d = self.db.dialect
+        name = ddl.fit_identifier(self.table_name(entity) + views.VIEW_SUFFIX, d.max_identifier)
+
+        def work(cur: Any) -> tuple[str, bool]:
+            existed = views.view_exists(cur, d.name, name)
+            if existed:
+                cur.execute(views.drop_view_sql(d.name, name))
+            return name.lower(), existed
+
+        return self.db.run(SinkError, "sink.view_failed", {"entity": entity}, work)
 
     def _table_ddl(self, cur: Any, spec: TableSpec, name: str, *, history: bool) -> list[str]:
         """The DDL that brings table ``name`` to ``spec``, from the dictionary as it is now."""
@@ -385,6 +433,9 @@ class SqlSink:
 
         def work(cur: Any) -> bool:
             self._tables.pop(entity, None)
+            view = ddl.fit_identifier(table + views.VIEW_SUFFIX, d.max_identifier)
+            if views.view_exists(cur, d.name, view):  # PostgreSQL refuses to drop its table
+                cur.execute(views.drop_view_sql(d.name, view))
             dropped = False
             history = ddl.fit_identifier(table + ddl.HISTORY_SUFFIX, d.max_identifier)
             for name in (table, history):

@@ -1,0 +1,1 @@
+DROP VIEW wms_order_dtl_v
