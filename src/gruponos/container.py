@@ -47,6 +47,7 @@ from gruponos.application.runs import RunLauncher, RunService, recording_unstart
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.application.tables import TableAdmin
 from gruponos.application.verify import VerifyEntities
+from gruponos.application.views import ViewAdmin
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.domain.records import NormalizeOptions
 from gruponos.domain.runs import SyncReport
@@ -116,6 +117,8 @@ def _sql_backend(settings: Settings) -> Iterator[SqlBackend]:
         history=settings.sink.history,
         oracle=settings.sink.oracle,
     )
+    backend.sink.keep_views = settings.sink.views
+    backend.sink.view_time_zone = settings.sink.time_zone
     try:
         yield backend
     finally:
@@ -445,6 +448,10 @@ class Container(containers.DeclarativeContainer):
     timed_commit = providers.Factory(_timed_commit, commit)
     #: ``gruponos check``: completeness and consistency of what is loaded.
     check = providers.Factory(_check_entities, settings, counted_wms, sql_backend, state, clock)
+
+    # -- Analytics (issue 20) --------------------------------------------------------------------
+    #: ``gruponos views create|drop``: the analyst's ``<table>_V`` views.
+    view_admin = providers.Factory(ViewAdmin, source=wms, views=sink)
 
 
 def build_container(

@@ -289,6 +289,22 @@ class SinkTables(Protocol):
         ...
 
 
+class SinkViews(Protocol):
+    """The analyst's views of the entity tables (``gruponos views``): ``<table>_V``, live rows."""
+
+    def create_view(self, schema: EntitySchema) -> IOResult[str, SinkError]:
+        """(Re)create the entity's view (its table prepared first); the view's name."""
+        ...
+
+    def drop_view(self, entity: str) -> IOResult[tuple[str, bool], SinkError]:
+        """Drop the entity's view: its name, and ``False`` when there was none."""
+        ...
+
+    def view_name(self, entity: str) -> str:
+        """The entity's view as the analyst types it (``wms_order_dtl_v``)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SourceReject:
     """A record the normalizer refused, as the source sent it (``record_id`` as the payload had

@@ -13,6 +13,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -49,6 +50,14 @@ class SinkSettings(_Section):
     password: SecretStr | None = None
     table_prefix: str = "WMS_"
     history: bool = Field(default=False, description="also keep every version in <table>_HIST")
+    views: bool = Field(
+        default=False,
+        description="keep each entity's analyst view <table>_V current after schema changes",
+    )
+    time_zone: str | None = Field(
+        default=None,
+        description="the facility's IANA time zone: views add <instant>_local columns in it",
+    )
     oracle: OracleSinkSettings = OracleSinkSettings()
 
     @field_validator("url")
@@ -60,6 +69,13 @@ class SinkSettings(_Section):
             if problem.startswith("unknown database URL scheme"):
                 problem = f"must be one of {SQL_URL_FORMS}"
             raise ValueError(problem)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_timezones():
+            raise ValueError("must be an IANA time zone, e.g. America/Mexico_City")
         return value
 
     @field_validator("table_prefix")

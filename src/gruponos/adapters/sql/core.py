@@ -128,10 +128,15 @@ class SqlSink:
             )
         )
 
+    def view_name(self, entity: str) -> str:
+        """The entity's view as the analyst types it (``wms_order_dtl_v``)."""
+        limit = self.db.dialect.max_identifier
+        return ddl.fit_identifier(self.table_name(entity) + views.VIEW_SUFFIX, limit).lower()
+
     def drop_view(self, entity: str) -> IOResult[tuple[str, bool], SinkError]:
         """Drop the entity's view: its name, and ``False`` when there was none."""
         d = self.db.dialect
-        name = ddl.fit_identifier(self.table_name(entity) + views.VIEW_SUFFIX, d.max_identifier)
+        name = self.view_name(entity).upper()
 
         def work(cur: Any) -> tuple[str, bool]:
             existed = views.view_exists(cur, d.name, name)
@@ -433,7 +438,7 @@ class SqlSink:
 
         def work(cur: Any) -> bool:
             self._tables.pop(entity, None)
-            view = ddl.fit_identifier(table + views.VIEW_SUFFIX, d.max_identifier)
+            view = self.view_name(entity).upper()
             if views.view_exists(cur, d.name, view):  # PostgreSQL refuses to drop its table
                 cur.execute(views.drop_view_sql(d.name, view))
             dropped = False

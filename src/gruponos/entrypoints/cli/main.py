@@ -22,6 +22,7 @@ from gruponos.entrypoints.cli.monitoring import check, metrics
 from gruponos.entrypoints.cli.quarantine import quarantine
 from gruponos.entrypoints.cli.sync_cmd import list_pipelines, run, sync
 from gruponos.entrypoints.cli.verify import verify
+from gruponos.entrypoints.cli.views import dbt, views
 from gruponos.simulator.cli import simulator
 
 _PATH = click.Path(path_type=Path)
@@ -151,5 +152,7 @@ for command in (
     quarantine,
     simulator,
     api,
+    views,
+    dbt,
 ):
     main.add_command(command)
