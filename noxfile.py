@@ -146,6 +146,31 @@ def reliability(session: nox.Session) -> None:
 MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-pushgateway")
 
 
+DBT_TOOLS = "dbt-core==1.9.11 dbt-postgres==1.9.1"
+
+
+@nox.session(python=PYTHON)
+def analytics(session: nox.Session) -> None:
+    """The dbt project in analytics/ on the local PostgreSQL (analytics/e2e.py): a sync from the
+    simulator, `dbt build` and `dbt source freshness`, a seeded broken relation that the tests
+    catch, and the marts against hand-computed numbers. dbt in a virtualenv of its own."""
+    _install(session)
+    venv = Path(session.create_tmp()).resolve() / "dbt"
+    exe = venv / "bin" / "dbt"
+    if not exe.exists():
+        session.run("python", "-m", "venv", str(venv))
+        session.run(
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            *DBT_TOOLS.split(),
+            external=True,
+        )
+    session.run("python", "analytics/e2e.py", "--dbt", str(exe))
+
+
 @nox.session(python=PYTHON)
 def monitoring(session: nox.Session) -> None:
     """Monitoring end to end with the real servers: promtool checks and unit-tests the alert

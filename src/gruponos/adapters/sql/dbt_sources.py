@@ -38,7 +38,7 @@ def sources_yaml(
         "version: 2",
         "sources:",
         f"  - name: {SOURCE}",
-        "    description: The WMS entities as gruponos loads them (views: live rows, typed).",
+        f"    description: {q('The WMS entities as gruponos loads them: live rows, typed')}",
         "    schema: \"{{ env_var('GRUPONOS_DBT_SOURCE_SCHEMA', target.schema) }}\"",
         "    loaded_at_field: mod_ts",
         "    freshness:",
