@@ -146,7 +146,8 @@ def reliability(session: nox.Session) -> None:
 MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-pushgateway")
 
 
-DBT_TOOLS = "dbt-core==1.9.11 dbt-postgres==1.9.1"
+#: dbt-oracle only to check that the Oracle profile and models parse (no Oracle server here).
+DBT_TOOLS = "dbt-core==1.9.11 dbt-postgres==1.9.1 dbt-oracle==1.9.3"
 
 
 @nox.session(python=PYTHON)

@@ -82,3 +82,12 @@ def test_dbt_sources_unwritable_output_is_one_line(
     assert result.exit_code == 2
     assert "cannot write" in result.output
     assert "Traceback" not in result.output
+
+
+def test_views_create_for_an_entity_the_wms_does_not_know_is_one_line(
+    cli: tuple[Path, Callable[..., Result]],
+) -> None:
+    _, invoke = cli
+    result = invoke("views", "create", "-e", "no_such_entity")
+    assert result.exit_code == 1
+    assert result.output == "error: Not found. [wms.not_found]\n"
