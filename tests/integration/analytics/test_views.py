@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from returns.io import IOResult
+from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import SqlBackend
@@ -119,3 +122,19 @@ def test_views_off_by_default_and_drop(open_backend: BackendFactory) -> None:
     ok(backend.sink.create_view(schema()))
     assert ok(backend.sink.drop_table("order_hdr")) is True  # its view goes first
     assert ok(backend.sink.drop_view("order_hdr")) == ("wms_order_hdr_v", False)
+
+
+def test_concurrent_prepares_with_views_all_succeed(open_backend: BackendFactory) -> None:
+    backends = [open_backend() for _ in range(4)]
+    ok(backends[0].sink.prepare(schema()))  # the table exists: only the views are to be made
+    for backend in backends:
+        backend.sink.keep_views = True
+    barrier = threading.Barrier(len(backends))
+
+    def prepare(backend: SqlBackend) -> bool:
+        barrier.wait()
+        return is_successful(backend.sink.prepare(schema()))
+
+    with ThreadPoolExecutor(len(backends)) as pool:
+        assert all(pool.map(prepare, backends))
+    assert query(backends[0], "select count(*) from wms_order_hdr_v") == [(0,)]

@@ -108,10 +108,14 @@ class SqlSink:
 
     def _create_view(self, cur: Any, spec: TableSpec) -> str:
         d = self.db.dialect
-        limit = d.max_identifier
-        for sql in views.create_view_sql(d.name, spec, limit=limit, time_zone=self.view_time_zone):
-            cur.execute(sql)
-        return views.view_name(spec, limit).lower()
+        name = views.view_name(spec, d.max_identifier)
+        statements = views.create_view_sql(
+            d.name, spec, limit=d.max_identifier, time_zone=self.view_time_zone
+        )
+        with d.ddl_guard(self.db, name):  # concurrent sessions take turns (PostgreSQL)
+            for sql in statements:
+                cur.execute(sql)
+        return name.lower()
 
     # -- views (gruponos views) ------------------------------------------------------------------
 
