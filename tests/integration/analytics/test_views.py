@@ -14,7 +14,7 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.sql import SqlBackend
 from gruponos.domain.batches import Batch
-from gruponos.domain.schema import FieldType, SourceField
+from gruponos.domain.schema import FieldType, SourceField, build_schema
 from support.sqlsink import T0, BackendFactory, query, record, schema
 
 T = TypeVar("T")
@@ -138,3 +138,22 @@ def test_concurrent_prepares_with_views_all_succeed(open_backend: BackendFactory
     with ThreadPoolExecutor(len(backends)) as pool:
         assert all(pool.map(prepare, backends))
     assert query(backends[0], "select count(*) from wms_order_hdr_v") == [(0,)]
+
+
+def test_a_widened_column_under_a_view_is_altered_and_the_view_kept(
+    open_backend: BackendFactory,
+) -> None:
+    backend = loaded(open_backend())
+    ok(backend.sink.create_view(schema()))  # views off: created by `gruponos views create`
+    longer = [
+        SourceField("id", FieldType.PK),
+        SourceField("mod_ts", FieldType.DATETIME),
+        SourceField("status_id", FieldType.INTEGER),
+        SourceField("total_qty", FieldType.DECIMAL),
+        SourceField("order_nbr", FieldType.VARCHAR, max_length=60),  # was 20
+        SourceField("rush_flg", FieldType.BOOLEAN),
+    ]
+    ok(backend.sink.prepare(build_schema("order_hdr", longer).unwrap()))
+    long_nbr = "N" * 50
+    ok(backend.sink.write(Batch("order_hdr", "r2", (record(4, 4, nbr=long_nbr),))))
+    assert query(backend, "select order_nbr from wms_order_hdr_v where id = 4") == [(long_nbr,)]

@@ -80,11 +80,12 @@ class SqlSink:
 
         def work(cur: Any) -> None:
             self.db.ensure_meta(cur)
+            dropped = self._drop_view_before_ddl(cur, spec)
             changed = self._prepare_table(cur, spec, history=False)
             if spec.history:
                 self._prepare_table(cur, spec, history=True)
             # The view after schema evolution: only when columns changed or it is missing.
-            if self.keep_views and (changed or not self._view_exists(cur, spec)):
+            if dropped or (self.keep_views and (changed or not self._view_exists(cur, spec))):
                 self._create_view(cur, spec)
 
         result = self.db.run(SinkError, "sink.prepare_failed", {"entity": schema.entity}, work)
@@ -100,6 +101,17 @@ class SqlSink:
                 ddls = self._table_ddl(cur, spec, name, history=history)
                 if all(self.db.execute_ddl(cur, sql) for sql in ddls):
                     break
+        return True
+
+    def _drop_view_before_ddl(self, cur: Any, spec: TableSpec) -> bool:
+        """Drop the table's view when the table is about to change (PostgreSQL cannot widen a
+        column a view reads); ``True`` when it did, and the caller re-creates it."""
+        if not self._table_ddl(cur, spec, spec.table, history=False):
+            return False  # the usual case: one dictionary query, nothing else
+        if not self._view_exists(cur, spec):
+            return False
+        d = self.db.dialect
+        cur.execute(views.drop_view_sql(d.name, views.view_name(spec, d.max_identifier)))
         return True
 
     def _view_exists(self, cur: Any, spec: TableSpec) -> bool:
