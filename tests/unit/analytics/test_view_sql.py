@@ -5,7 +5,6 @@ Regenerate the golden files after an intended change with ``GRUPONOS_UPDATE_GOLD
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sqlglot import exp
 
 from gruponos.adapters.sql import ddl, views
 from gruponos.domain.schema import FieldType, SourceField, build_schema
+from support.golden import assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden"
 SCHEMA = build_schema(
@@ -46,11 +46,7 @@ UNQUOTED = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_oracle_view_sql_matches_golden_file(name: str) -> None:
-    path = GOLDEN / f"{name}.sql"
-    sql = STATEMENTS[name]
-    if os.getenv("GRUPONOS_UPDATE_GOLDEN") == "1":
-        path.write_text(sql + "\n", encoding="utf-8")
-    assert sql + "\n" == path.read_text(encoding="utf-8")
+    assert_matches_golden(GOLDEN / f"{name}.sql", STATEMENTS[name])
 
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))

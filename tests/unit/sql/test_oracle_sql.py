@@ -5,7 +5,6 @@ Regenerate the golden files after an intended change with ``GRUPONOS_UPDATE_GOLD
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from gruponos.adapters.sql import ddl
 from gruponos.adapters.sql.dialect import ColumnInfo
 from gruponos.adapters.sql.oracle import OracleDialect
 from gruponos.domain.schema import Column, ColumnType, FieldType, SourceField, build_schema
+from support.golden import assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden"
 DIALECT = OracleDialect("localhost:1521/FREEPDB1", user="gruponos", password=None)
@@ -53,11 +53,7 @@ STATEMENTS: dict[str, str] = {
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_generated_sql_matches_golden_file(name: str) -> None:
-    path = GOLDEN / f"{name}.sql"
-    sql = STATEMENTS[name]
-    if os.getenv("GRUPONOS_UPDATE_GOLDEN") == "1":
-        path.write_text(sql + "\n", encoding="utf-8")
-    assert sql + "\n" == path.read_text(encoding="utf-8")
+    assert_matches_golden(GOLDEN / f"{name}.sql", STATEMENTS[name])
 
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
