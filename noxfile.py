@@ -21,7 +21,7 @@ PYTHON = "3.11"
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    session.install("-e", ".")
+    session.install("-e", ".[all]")
     for group in groups:
         session.install(*nox.project.dependency_groups(PYPROJECT, group))
 

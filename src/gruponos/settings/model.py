@@ -31,6 +31,7 @@ from gruponos.adapters.urls import SQL_URL_FORMS, redact, sink_kind, sql_url_pro
 from gruponos.adapters.wms_settings import WmsSettings
 from gruponos.domain.naming import DEFAULT_ENTITIES, is_entity_name
 from gruponos.settings.monitoring import AlertsSettings, MetricsSettings
+from gruponos.settings.operations import ExecutorSettings, ScheduleSettings
 
 ENV_PREFIX = "GRUPONOS_"
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")
@@ -162,6 +163,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertsSettings = AlertsSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @model_validator(mode="after")
     def _paged_needs_overlap(self) -> Settings:
