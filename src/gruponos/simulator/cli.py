@@ -208,6 +208,14 @@ def simulator() -> None:
     help="Render a sequenced page's next page while the client reads this one "
     "(served only if nothing changed; off in change mode).",
 )
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Latency mode: milliseconds every list/detail request waits before its answer "
+    "(e.g. 200, like a WMS across the internet).",
+)
 def serve(**opts: Any) -> None:
     """Serve the simulated lgfapi v10 until interrupted (Ctrl-C).
 
@@ -226,6 +234,7 @@ def serve(**opts: Any) -> None:
             fault_kinds=FaultKind.parse_list(opts.pop("fault_kinds")),
             retry_after_seconds=opts.pop("retry_after"),
             change_mix=(touch_w, insert_w, delete_w),
+            latency_seconds=opts.pop("latency_ms") / 1000,
             **opts,
         )
     except ValueError as exc:

@@ -73,6 +73,9 @@ class SimulatorConfig:
     change_seed: int = 0
     change_mix: tuple[float, float, float] = (0.6, 0.25, 0.15)  # touch, insert, delete weights
     read_ahead: bool = False  # render a sequenced page's next page while the client reads
+    # latency mode: every list/detail request waits this long before its answer, as a remote WMS
+    # does (each request on its own thread, so concurrent requests wait side by side)
+    latency_seconds: float = 0.0
     # describe's "required": "letters" (Y/X/N/C, as Oracle documents and sends) or "booleans"
     describe_required: str = "letters"
     # entity -> field -> spec members that describe reports instead of the catalog's (e.g. a
@@ -96,6 +99,6 @@ class SimulatorConfig:
         if self.describe_required not in ("letters", "booleans"):
             msg = "describe_required must be 'letters' or 'booleans'"
             raise ValueError(msg)
-        if self.records < 0 or self.change_rate < 0:
-            msg = "records and change_rate must not be negative"
+        if self.records < 0 or self.change_rate < 0 or self.latency_seconds < 0:
+            msg = "records, change_rate and latency_seconds must not be negative"
             raise ValueError(msg)

@@ -131,12 +131,19 @@ class WmsSimulator:
         )
         self.requests = 0
         self.read_ahead_hits = 0
+        #: Requests being answered right now, and the most at once since the server started
+        #: (tests of a client-side request cap read them: the server's own view).
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> WmsSimulator:
+        with self._in_flight_lock:
+            self.in_flight = self.max_in_flight = 0
         self._server = _Server((self.config.host, self.config.port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -245,6 +252,16 @@ class WmsSimulator:
     # -- request handling --------------------------------------------------------------------
 
     def dispatch(self, handler: _Handler, method: str) -> None:
+        with self._in_flight_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._dispatch(handler, method)
+        finally:
+            with self._in_flight_lock:
+                self.in_flight -= 1
+
+    def _dispatch(self, handler: _Handler, method: str) -> None:
         self.requests += 1
         body = handler.read_body()
         url = urlsplit(handler.path)
@@ -270,6 +287,8 @@ class WmsSimulator:
         parts = [p for p in rest.split("/") if p]
         is_data = len(parts) in (2, 3) and parts[0] == "entity" and parts[-1] != "describe"
         fault = self.faults.next_fault() if is_data else None
+        if is_data and self.config.latency_seconds:
+            time.sleep(self.config.latency_seconds)  # latency mode: a WMS far away
 
         def serve() -> Response:
             cached, handler.read_ahead = handler.read_ahead, None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import orjson
 import pytest
+from click.testing import CliRunner
 
 from gruponos.simulator import FaultKind, SimulatorConfig, WmsSimulator
-from gruponos.simulator.testing import error_body, running
+from gruponos.simulator.cli import simulator
+from gruponos.simulator.testing import DEFAULT_AUTH, error_body, running
 
 ALLOCATIONS = "entity/allocation/"
 
@@ -240,3 +245,32 @@ def test_fault_kinds_parse_from_text() -> None:
         FaultKind.parse_list("bogus")
     with pytest.raises(ValueError, match="fault_rate"):
         SimulatorConfig(fault_rate=2)
+
+
+def test_latency_mode_delays_every_data_request_and_they_wait_side_by_side() -> None:
+    latency = 0.4
+    with running(latency_seconds=latency) as (sim, client):
+        started = time.perf_counter()
+        assert client.get("entity/").status_code == 200  # the index is not a data request
+        assert client.get("entity/allocation/describe/").status_code == 200
+        assert time.perf_counter() - started < latency
+        started = time.perf_counter()
+        assert client.get(ALLOCATIONS).status_code == 200
+        assert time.perf_counter() - started >= latency
+        started = time.perf_counter()
+
+        def fetch(_: int) -> int:
+            with httpx.Client(base_url=sim.api_url + "/", auth=DEFAULT_AUTH) as own:
+                return own.get(ALLOCATIONS).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(fetch, range(4))) == [200] * 4
+        # four requests at once wait their latency together, not one after the other
+        assert latency <= time.perf_counter() - started < 3 * latency
+
+
+def test_latency_mode_rejects_a_negative_latency() -> None:
+    with pytest.raises(ValueError, match="latency_seconds"):
+        SimulatorConfig(latency_seconds=-0.1)
+    result = CliRunner().invoke(simulator, ["serve", "--latency-ms", "-5"])
+    assert result.exit_code == 2
