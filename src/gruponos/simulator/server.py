@@ -287,6 +287,8 @@ class WmsSimulator:
         parts = [p for p in rest.split("/") if p]
         is_data = len(parts) in (2, 3) and parts[0] == "entity" and parts[-1] != "describe"
         fault = self.faults.next_fault() if is_data else None
+        if is_data and self.config.latency_seconds:
+            time.sleep(self.config.latency_seconds)  # latency mode: a WMS far away
 
         def serve() -> Response:
             cached, handler.read_ahead = handler.read_ahead, None
