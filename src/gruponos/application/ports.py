@@ -20,6 +20,7 @@ from gruponos.domain.checkpoints import Checkpoint, Position, ReadWindow, StateK
 from gruponos.domain.quarantine import QuarantinedRecord
 from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.runs import RunStatus, SyncReport
+from gruponos.domain.scaleout import RunPlan, TaskCounts, TaskState, TaskStatus
 from gruponos.domain.schema import EntitySchema
 
 T = TypeVar("T")
@@ -353,3 +354,94 @@ class CommittedStates(Protocol):
     once every record that came before it is committed."""
 
     def emit(self, state: Mapping[str, Any]) -> IOResult[None, SinkError]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCommit:
+    """What a task's batch moves forward in its plan row, in the batch's own transaction: the
+    records it read (the store adds the batch's outcome to the row's counts), the window's new ``last_id`` or the entity task's ``position``, the lease's
+    new expiry, and (an entity task) the incremental checkpoint it justifies."""
+
+    read: int
+    lease_until: datetime
+    last_id: int | None = None
+    position: Position | None = None
+    checkpoint: tuple[StateKey, Checkpoint] | None = None
+
+
+class RunPlans(Protocol):
+    """The durable plans of distributed runs: a row per run and a row per task (an id window of
+    a full pass, an entity of an incremental run), kept in the sink's database.
+
+    Leases are atomic (a conditional update, judged by the rows it changed): a task is taken
+    only while pending and free, expired, or already the taker's; a done task is never taken
+    again. A task's batches commit *fenced*: the data, the row's progress and the renewed lease
+    in one transaction, which fails with code ``plan.lease_lost`` (and writes nothing) when the
+    caller no longer holds the lease or the task is no longer pending.
+    """
+
+    def create(self, plan: RunPlan, tasks: Sequence[TaskState]) -> IOResult[bool, SinkError]:
+        """Store the run and its tasks in one transaction; ``False`` (nothing written) when the
+        run id is already planned."""
+        ...
+
+    def get(self, run_id: str) -> IOResult[RunPlan | None, SinkError]: ...
+
+    def tasks(self, run_id: str) -> IOResult[tuple[TaskState, ...], SinkError]:
+        """The run's tasks by entity (in plan order) and index."""
+        ...
+
+    def open_plans(self) -> IOResult[tuple[RunPlan, ...], SinkError]:
+        """The runs not closed yet (status ``running``), oldest first."""
+        ...
+
+    def claim(
+        self, run_id: str, entity: str, index: int, owner: str, now: datetime, until: datetime
+    ) -> IOResult[TaskState | None, SinkError]:
+        """Take the task's lease until ``until``; the row as taken, or ``None`` when it is
+        done (or failed, cancelled) or another owner's lease is live at ``now``."""
+        ...
+
+    def commit(
+        self, batch: Batch, task: TaskState, owner: str, progress: TaskCommit
+    ) -> IOResult[WriteOutcome, PortError]:
+        """The batch and ``progress`` in one transaction, fenced by ``owner``'s lease."""
+        ...
+
+    def end_task(
+        self,
+        task: TaskState,
+        owner: str,
+        status: TaskStatus,
+        extra: TaskCounts,
+        error: str | None = None,
+    ) -> IOResult[bool, SinkError]:
+        """Mark the task ``status`` (done, failed) adding ``extra``, and drop its lease; only
+        while ``owner`` holds it and it is pending (``False`` otherwise)."""
+        ...
+
+    def release(self, task: TaskState, owner: str, extra: TaskCounts) -> IOResult[None, SinkError]:
+        """Give the lease up (an interrupted task), adding ``extra``; the task stays pending."""
+        ...
+
+    def claim_run(
+        self, run_id: str, owner: str, now: datetime, until: datetime
+    ) -> IOResult[RunPlan | None, SinkError]:
+        """The finaliser's lease on the run's row (one finaliser at a time): the row, or
+        ``None`` when the run is closed or another live finaliser holds it."""
+        ...
+
+    def close_run(self, plan: RunPlan, owner: str) -> IOResult[bool, SinkError]:
+        """Store ``plan`` (its final status, deletions, error, end), fenced by ``owner``'s
+        finaliser lease; ``False`` when that lease was lost."""
+        ...
+
+    def note_deleted(self, run_id: str, entity: str, deleted: int) -> IOResult[None, SinkError]:
+        """Keep the finaliser's soft-delete count of ``entity`` (a finaliser taking over after
+        a crash finds it there)."""
+        ...
+
+    def cancel(self, run_id: str, reason: str) -> IOResult[int, SinkError]:
+        """Mark the run's pending tasks cancelled (their in-flight commits then fail the
+        fence); how many."""
+        ...
