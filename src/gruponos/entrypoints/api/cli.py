@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
+from gruponos.entrypoints.extras import require_extra
 
 #: Set for uvicorn's worker processes (``api.workers`` > 1), which build the app themselves.
 _INSECURE_ENV = "GRUPONOS_API_INSECURE_DEV"
@@ -48,6 +49,7 @@ def api() -> None:
 def serve(cli: CliContext, host: str | None, port: int | None, insecure_dev: bool) -> None:
     """Serve the API (uvicorn). Refuses to start without JWT or API-key authentication
     configured, unless --insecure-dev on a loopback address."""
+    require_extra("api", "gruponos api serve")
     settings = cli.settings()
     config = settings.api
     host = host or config.host
@@ -135,6 +137,7 @@ def key() -> None:
 )
 def key_create(name: str, role: str) -> None:
     """Print a new key (once: it is not stored anywhere) and its settings entry."""
+    require_extra("api", "gruponos api key create")
     from pydantic import ValidationError  # noqa: PLC0415
 
     from gruponos.adapters.api_settings import ApiKeySettings  # noqa: PLC0415

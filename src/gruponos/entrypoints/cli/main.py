@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from gruponos.__about__ import __version__
+from gruponos.__about__ import version_line
 from gruponos.adapters.runtime import tune_allocator
 from gruponos.entrypoints.api.cli import api
 from gruponos.entrypoints.cli.admin import runs, state, tables
@@ -28,8 +28,21 @@ from gruponos.simulator.cli import simulator
 _PATH = click.Path(path_type=Path)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_line())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="gruponos")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version (and the commit built, when known) and exit.",
+)
 @click.option(
     "--config",
     "config_file",

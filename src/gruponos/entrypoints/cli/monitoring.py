@@ -24,8 +24,9 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.adapters.urls import redact
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.entrypoints.cli import options
-from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail_with, pass_cli
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.render import print_json, print_table
+from gruponos.entrypoints.extras import metrics_available, missing_extra_message, require_extra
 
 if TYPE_CHECKING:
     from gruponos.application.checks import CheckReport
@@ -38,7 +39,22 @@ if TYPE_CHECKING:
 
 def monitored(container: Container, settings: Settings, observer: SyncObserver) -> SyncObserver:
     """``observer`` plus the metrics' and the built-in alerts' observers, as configured; with
-    metrics on, the sync's WMS requests are counted and its commits timed."""
+    metrics on, the sync's WMS requests are counted and its commits timed.
+
+    Without the ``monitoring`` extra the metrics stay off, unless they were asked to be pushed
+    or written: that is a configuration error (exit 2), before the run starts."""
+    exports = [
+        name
+        for name, value in (
+            ("GRUPONOS_METRICS__PUSHGATEWAY_URL", settings.metrics.pushgateway_url),
+            ("GRUPONOS_METRICS__TEXTFILE", settings.metrics.textfile),
+        )
+        if value
+    ]
+    if settings.metrics.enabled and exports:
+        problem = missing_extra_message("monitoring", " and ".join(exports))
+        if problem is not None:
+            fail(f"configuration error: {problem}", ExitCode.CONFIG)
     from dependency_injector import providers  # noqa: PLC0415 - with the container
 
     from gruponos.adapters.alerts.log import FailureLog  # noqa: PLC0415 - structlog, loaded
@@ -49,7 +65,7 @@ def monitored(container: Container, settings: Settings, observer: SyncObserver) 
         "incremental": settings.sync.incremental_pipeline,
     }
     observers: list[Any] = [observer, FailureLog(pipelines)]
-    if settings.metrics.enabled:
+    if _metrics_on(settings):
         observers.append(container.metrics_observer())
         container.sync.add_kwargs(source=container.counted_wms, commit=container.timed_commit)
     if settings.alerts.channels_configured:
@@ -71,18 +87,17 @@ def after_run(
     import structlog  # noqa: PLC0415 - configured by the command
 
     log = structlog.get_logger("gruponos.monitoring")
-    if not settings.metrics.enabled and not settings.alerts.checks:
+    counting = _metrics_on(settings)
+    if not counting and not settings.alerts.checks:
         return result
-    from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415
-
-    metrics = process_metrics()
     ran = is_successful(result)
     if settings.alerts.checks and ran:
         checked = container.check().run(settings.entities)
         if is_successful(checked):
             report = unsafe_perform_io(checked.unwrap())
             result = result.map(partial(_with_checks, container, report))
-            record_checks(report)
+            if counting:
+                record_checks(report)
             for finding in report.problems:
                 log.warning(
                     "check.finding",
@@ -96,14 +111,23 @@ def after_run(
                 alerts.settle_verdict(report.verdict())
         else:
             log.warning("check.failed", error=str(unsafe_perform_io(checked.failure())))
-    if settings.metrics.enabled and mode is SyncMode.INCREMENTAL and ran:
+    if not counting:
+        return result
+    from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415
+
+    if mode is SyncMode.INCREMENTAL and ran:
         checks = container.check()
-        gauge = metrics.lag
+        gauge = process_metrics().lag
         for entity in settings.entities:
             child = gauge.labels(settings.sync.incremental_pipeline, entity)
             checks.lag(entity).map(partial(_set_known, child))
     _export(settings, mode, log)
     return result
+
+
+def _metrics_on(settings: Settings) -> bool:
+    """Metrics are counted when enabled and ``prometheus_client`` is installed."""
+    return settings.metrics.enabled and metrics_available()
 
 
 def _with_checks(container: Container, checks: CheckReport, report: SyncReport) -> SyncReport:
@@ -183,7 +207,7 @@ def check(cli: CliContext, entities: tuple[str, ...], as_json: bool) -> None:
     if not is_successful(checked):
         fail_with(unsafe_perform_io(checked.failure()))
     report = unsafe_perform_io(checked.unwrap())
-    if settings.metrics.enabled:
+    if _metrics_on(settings):
         record_checks(report)
     if as_json:
         print_json(report.to_json())
@@ -226,6 +250,7 @@ def metrics() -> None:
 def serve(cli: CliContext, host: str, port: int, mode: str | None, interval: float) -> None:
     """Serve /metrics until SIGTERM or SIGINT; with --sync, run syncs in this process (each
     report printed as one JSON line on stdout)."""
+    require_extra("monitoring", "gruponos metrics serve")
     from prometheus_client import start_http_server  # noqa: PLC0415 - with the command
 
     from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415
