@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import httpx
 import structlog
 
 from gruponos.adapters.wms_http.auth import TokenError
+from gruponos.adapters.wms_http.gate import GateUnavailable, RequestGate
 from gruponos.adapters.wms_http.responses import MalformedBody, http_error, parse_json
 from gruponos.adapters.wms_http.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from gruponos.adapters.wms_http.urls import redact_url
@@ -39,11 +39,11 @@ class _Retryable:
 
 
 class Fetcher:
-    """GETs JSON through the pooled client under a concurrency limit, retrying what is transient.
+    """GETs JSON through the pooled client inside a slot of ``gate``, retrying what is transient.
 
     Retried: statuses in ``RETRYABLE_STATUSES``, timeouts, connection errors (also a reset in the
     middle of a body), undecodable bodies (truncated JSON, gateway HTML on a 200) and token
-    endpoint hiccups. Each retry is logged as ``wms.retry`` and counted in ``Fetched.retries``.
+    endpoint hiccups, and a shared request limiter that does not answer. Each retry is logged as ``wms.retry`` and counted in ``Fetched.retries``.
     """
 
     def __init__(
@@ -51,13 +51,13 @@ class Fetcher:
         client: httpx.Client,
         auth: httpx.Auth,
         policy: RetryPolicy,
-        max_concurrency: int,
+        gate: RequestGate,
         sleep: Callable[[float], None],
     ) -> None:
         self._client = client
         self._auth = auth
         self._policy = policy
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._gate = gate  # held for one attempt: a retry waiting in backoff holds no slot
         self._sleep = sleep
 
     def get_json(
@@ -109,8 +109,10 @@ class Fetcher:
         parse: Callable[[bytes], Any],
     ) -> Fetched | WmsError | _Retryable:
         try:
-            with self._slots:
+            with self._gate.slot():
                 response = self._client.get(url, params=params, auth=self._auth)
+        except GateUnavailable as exc:
+            return _Retryable(f"request limiter ({exc})")
         except httpx.TimeoutException as exc:
             return _Retryable(f"timeout ({type(exc).__name__})")
         except (httpx.TransportError, httpx.DecodingError) as exc:

@@ -19,6 +19,7 @@ from gruponos.adapters.wms_http.auth import build_auth
 from gruponos.adapters.wms_http.changes import NEWEST_FIRST, ChangeWatch, FirstRow
 from gruponos.adapters.wms_http.config import PageMode, WmsClientConfig
 from gruponos.adapters.wms_http.fetcher import Fetched, Fetcher
+from gruponos.adapters.wms_http.gate import ProcessGate, RequestGate, StackedGate
 from gruponos.adapters.wms_http.responses import (
     MalformedBody,
     RawPage,
@@ -56,7 +57,9 @@ class HttpxWmsSource:
     Every method returns an ``IOResult`` (``read`` an iterator of them that ends after the first
     failure); expected HTTP, network and parsing failures become :class:`WmsError`, bugs raise.
     ``sleep`` and ``transport`` are for tests (a fake clock, ``httpx.MockTransport``); ``random``
-    draws the jitter in ``[0, 1)``.
+    draws the jitter in ``[0, 1)``. Requests in flight are capped by ``config.max_concurrency``
+    in this process and, when ``shared_gate`` is given (a cap shared by several processes, see
+    :mod:`gruponos.adapters.wms_http.gate`), by it too; the source does not close it.
 
     Example::
 
@@ -72,8 +75,12 @@ class HttpxWmsSource:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         random: Callable[[], float] | None = None,
+        shared_gate: RequestGate | None = None,
     ) -> None:
         self._config = config
+        gate: RequestGate = ProcessGate(config.max_concurrency)
+        if shared_gate is not None:  # the process's own slot first: none is held while waiting
+            gate = StackedGate(gate, shared_gate)
         self._client = httpx.Client(
             timeout=config.timeout,
             verify=config.verify_tls,
@@ -97,7 +104,7 @@ class HttpxWmsSource:
             self._client,
             build_auth(config.auth, self._client),
             policy,
-            config.max_concurrency,
+            gate,
             sleep,
         )
 
