@@ -11,6 +11,7 @@ the weekday are restricted, a day matching either one matches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
@@ -22,13 +23,16 @@ def _field(text: str, low: int, high: int) -> frozenset[int]:
     values: set[int] = set()
     for part in text.split(","):
         span, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if span == "*":
-            start, end = low, high
-        elif "-" in span:
-            start, end = (int(v) for v in span.split("-", 1))
-        else:
-            start = end = int(span)
+        try:
+            step = int(step_text) if step_text else 1
+            if span == "*":
+                start, end = low, high
+            elif "-" in span:
+                start, end = (int(v) for v in span.split("-", 1))
+            else:
+                start = end = int(span)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a number, a range or a step") from None
         if step < 1 or not low <= start <= end <= high:
             raise ValueError(f"{part!r} is out of {low}-{high}")
         values.update(range(start, end + 1, step))
@@ -73,3 +77,44 @@ def next_run(expression: str, after: datetime) -> datetime | None:
                         return candidate
         day += timedelta(days=1)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFields:
+    """A schedule of ``gruponos scheduler``, checked: cron's five fields (or six, seconds
+    first: for tests and demos), with the weekdays as numbers 0-6 from Sunday (``None``: any)."""
+
+    second: str
+    minute: str
+    hour: str
+    day: str
+    month: str
+    weekdays: frozenset[int] | None
+
+
+def schedule_fields(expression: str) -> ScheduleFields:
+    """Check a scheduler's cron expression; ``ValueError`` saying what is wrong.
+
+    Five fields as in cron (``0 */2 * * *``) or six with the seconds first (``*/5 * * * * *``).
+    Restricting both the day of the month and the weekday is refused: cron runs when either
+    matches, a scheduler that needs both would silently run less often.
+
+    >>> schedule_fields("0 2 * * 0").weekdays
+    frozenset({0})
+    """
+    fields = expression.split()
+    if len(fields) not in (5, 6):
+        raise ValueError(
+            "a schedule has 5 fields (minute hour day month weekday), or 6 with the seconds first"
+        )
+    second = fields.pop(0) if len(fields) == 6 else "0"
+    _field(second, 0, 59)
+    minutes, hours, days, months, weekdays = parse_cron(" ".join(fields))
+    del minutes, hours, days, months  # checked; the scheduler reads the text
+    if fields[2] != "*" and fields[4] != "*":
+        raise ValueError(
+            "restrict the day of the month or the weekday, not both (cron would run on either)"
+        )
+    return ScheduleFields(
+        second, fields[0], fields[1], fields[2], fields[3], None if fields[4] == "*" else weekdays
+    )

@@ -11,6 +11,8 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gruponos.domain.schedule import schedule_fields
+
 _BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
 
 
@@ -45,6 +47,12 @@ class ExecutorSettings(_Section):
         description="Redis holding the shared request cap; default: the broker when it is Redis, "
         "else the sink (PostgreSQL advisory locks)",
     )
+    shared_request_cap: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="whether request_cap is applied across processes: `auto` (with the celery "
+        "executor), `always` (local runs too, e.g. several cron jobs) or `never` (each process "
+        "keeps only wms.max_concurrency)",
+    )
     window_ids: int = Field(
         100_000,
         ge=1000,
@@ -78,11 +86,16 @@ class ExecutorSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    """``gruponos scheduler``: when the two pipelines run (cron expressions, five fields)."""
+    """``gruponos scheduler``: when the two pipelines run (cron expressions, docs/scheduler.md)."""
 
-    full: str = Field("0 2 * * 0", description="cron of the full pipeline (default: Sunday 02:00)")
+    full: str = Field(
+        "0 2 * * 0",
+        description="cron of the full pipeline (default: Sunday 02:00); five fields, weekdays "
+        "0-6 from Sunday, or six with the seconds first (tests, demos)",
+    )
     incremental: str = Field(
-        "0 */2 * * *", description="cron of the incremental pipeline (default: every 2 hours)"
+        "0 */2 * * *",
+        description="cron of the incremental pipeline (default: every 2 hours); same form",
     )
     timezone: str = Field("UTC", description="IANA time zone the cron expressions are read in")
     catch_up: bool = Field(
@@ -96,6 +109,12 @@ class ScheduleSettings(_Section):
         9465, ge=0, le=65535, description="port of the scheduler's /healthz and /metrics (0: off)"
     )
     health_host: str = Field("127.0.0.1", description="address of /healthz and /metrics")
+
+    @field_validator("full", "incremental")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        schedule_fields(value)  # its ValueError says what is wrong
+        return " ".join(value.split())
 
     @field_validator("timezone")
     @classmethod
