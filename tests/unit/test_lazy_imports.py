@@ -148,3 +148,40 @@ def test_the_api_service_still_loads_fastapi_after_the_container() -> None:
         "import fastapi.params\n"
     )
     assert {"gruponos.container", "fastapi", "starlette"} <= loaded
+
+
+def test_a_command_line_imports_only_the_subcommand_it_runs() -> None:
+    """``gruponos --version`` loads no subcommand; ``gruponos list-pipelines`` only its own
+    module (issue 21: every run pays for the command line's imports)."""
+    code = (
+        "import json, sys\n"
+        "from gruponos.entrypoints.cli.main import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('gruponos.'))))\n"
+    )
+
+    def loaded(*args: str) -> set[str]:
+        done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return set(json.loads(done.stdout.splitlines()[-1]))
+
+    subcommands = {
+        "gruponos.entrypoints.api.cli",
+        "gruponos.entrypoints.cli.admin",
+        "gruponos.entrypoints.cli.demo",
+        "gruponos.entrypoints.cli.sync_cmd",
+        "gruponos.simulator",
+    }
+    assert loaded("--version").isdisjoint(subcommands)
+    after_list = loaded("list-pipelines")
+    assert "gruponos.entrypoints.cli.sync_cmd" in after_list
+    assert after_list.isdisjoint(subcommands - {"gruponos.entrypoints.cli.sync_cmd"})

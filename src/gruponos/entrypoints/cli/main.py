@@ -13,19 +13,31 @@ import click
 
 from gruponos.__about__ import version_line
 from gruponos.adapters.runtime import tune_allocator
-from gruponos.entrypoints.api.cli import api
-from gruponos.entrypoints.cli.admin import runs, state, tables
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
-from gruponos.entrypoints.cli.demo import demo
-from gruponos.entrypoints.cli.health import health
-from gruponos.entrypoints.cli.monitoring import check, metrics
-from gruponos.entrypoints.cli.quarantine import quarantine
-from gruponos.entrypoints.cli.sync_cmd import list_pipelines, run, sync
-from gruponos.entrypoints.cli.verify import verify
-from gruponos.entrypoints.cli.views import dbt, views
-from gruponos.simulator.cli import simulator
+from gruponos.entrypoints.cli.lazy import LazyGroup
 
 _PATH = click.Path(path_type=Path)
+_CLI = "gruponos.entrypoints.cli"
+#: The subcommands, imported only when run (or listed by --help): start-up is paid every run.
+COMMANDS = {
+    "sync": f"{_CLI}.sync_cmd:sync",
+    "run": f"{_CLI}.sync_cmd:run",
+    "list-pipelines": f"{_CLI}.sync_cmd:list_pipelines",
+    "demo": f"{_CLI}.demo:demo",
+    "health": f"{_CLI}.health:health",
+    "verify": f"{_CLI}.verify:verify",
+    "check": f"{_CLI}.monitoring:check",
+    "metrics": f"{_CLI}.monitoring:metrics",
+    "state": f"{_CLI}.admin:state",
+    "tables": f"{_CLI}.admin:tables",
+    "runs": f"{_CLI}.admin:runs",
+    "quarantine": f"{_CLI}.quarantine:quarantine",
+    "simulator": "gruponos.simulator.cli:simulator",
+    "api": "gruponos.entrypoints.api.cli:api",
+    "views": f"{_CLI}.views:views",
+    "dbt": f"{_CLI}.views:dbt",
+    "worker": f"{_CLI}.worker:worker",
+}
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -34,7 +46,11 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--version",
     is_flag=True,
@@ -148,24 +164,3 @@ def _flatten(values: dict[str, object], prefix: str = "") -> list[tuple[str, obj
         else:
             items.append((f"{prefix}{key}", value))
     return items
-
-
-for command in (
-    sync,
-    run,
-    list_pipelines,
-    demo,
-    health,
-    verify,
-    check,
-    metrics,
-    state,
-    tables,
-    runs,
-    quarantine,
-    simulator,
-    api,
-    views,
-    dbt,
-):
-    main.add_command(command)
