@@ -44,6 +44,7 @@ from gruponos.application.ports import (
 )
 from gruponos.application.replay import ReplayQuarantine
 from gruponos.application.runs import RunLauncher, RunService, recording_unstarted
+from gruponos.application.scaleout import DistributedOptions, DistributedRuns
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.application.tables import TableAdmin
 from gruponos.application.verify import VerifyEntities
@@ -54,6 +55,9 @@ from gruponos.domain.runs import SyncReport
 from gruponos.settings import Settings, readiness_problems
 
 if TYPE_CHECKING:
+    from celery import Celery
+
+    from gruponos.adapters.executors.celery_executor import CeleryExecutor
     from gruponos.adapters.executors.local import LocalExecutor
     from gruponos.adapters.logs import LoggingObserver
     from gruponos.adapters.metrics import MetricsObserver
@@ -64,7 +68,14 @@ if TYPE_CHECKING:
     from gruponos.application.alerting import AlertOnRun
     from gruponos.application.checks import CheckEntities
 
-__all__ = ["Container", "StartupError", "build_container", "sync_options", "wms_client_config"]
+__all__ = [
+    "Container",
+    "StartupError",
+    "build_container",
+    "celery_app_of",
+    "sync_options",
+    "wms_client_config",
+]
 
 #: What ``verify`` reads from the WMS: the key and the replication key only.
 VERIFY_FIELDS = ("id", "mod_ts")
@@ -231,6 +242,27 @@ def _local_executor(
         workers=settings.api.max_running,
         queue=settings.api.max_queued,
     )
+
+
+def celery_app_of(settings: Settings) -> Celery:
+    """The Celery app of ``settings.executor`` (the workers' and the senders' alike)."""
+    from gruponos.adapters.executors.celery_app import celery_app  # noqa: PLC0415 - with Celery
+
+    executor = settings.executor
+    return celery_app(executor.broker_url, executor.queue, executor.visibility_timeout_seconds)
+
+
+def _celery_executor(app: Celery, runs: DistributedRuns, history: RunHistory) -> CeleryExecutor:
+    from gruponos.adapters.executors.celery_executor import (  # noqa: PLC0415 - when chosen
+        CeleryExecutor,
+    )
+
+    return CeleryExecutor(app, runs, history)
+
+
+def _distributed_options(settings: Settings) -> DistributedOptions:
+    executor = settings.executor
+    return DistributedOptions(window_ids=executor.window_ids, lease_seconds=executor.lease_seconds)
 
 
 def _run_service(
@@ -431,10 +463,31 @@ class Container(containers.DeclarativeContainer):
     #: target-gruponos; the entrypoint gives ``states`` (its stdout) and ``options``.
     load = providers.Factory(LoadStreams, sink=sink, clock=clock)
 
-    # -- The API service (gruponos api serve) -----------------------------------------------------
+    # -- Distributed runs (issue 18): the run plans in the sink, the Celery app ------------------
+    plans = providers.Callable(attrgetter("plans"), sql_backend)
+    distributed_runs = providers.Factory(
+        DistributedRuns,
+        source=wms,
+        sink=sink,
+        state=state,
+        runs=runs,
+        plans=plans,
+        clock=clock,
+        options=options,
+        distributed=providers.Callable(_distributed_options, settings),
+        observer=observer,
+    )
+    celery_app = providers.Singleton(celery_app_of, settings)
+
+    # -- The API service (gruponos api serve), the scheduler, sync --executor ---------------------
     #: Executes one run in a container of its own (its own connections, the CLI's wiring).
     launcher = providers.Callable(_run_launcher, settings)
-    executor = providers.Singleton(_local_executor, settings, launcher, runs, clock)
+    #: ``settings.executor.kind``: in-process threads, or Celery workers.
+    executor = providers.Selector(
+        providers.Callable(attrgetter("executor.kind"), settings),
+        local=providers.Singleton(_local_executor, settings, launcher, runs, clock),
+        celery=providers.Singleton(_celery_executor, celery_app, distributed_runs, runs),
+    )
     run_service = providers.Singleton(_run_service, settings, runs, state, executor, clock, run_ids)
 
     # -- Monitoring (issue 17) -------------------------------------------------------------------

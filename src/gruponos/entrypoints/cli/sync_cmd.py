@@ -20,7 +20,7 @@ from gruponos.application.errors import SyncError
 from gruponos.application.lifecycle import StopSignal
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.domain.runs import RunStatus, SyncReport
-from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail_with, pass_cli
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.cli.monitoring import after_run, monitored
 from gruponos.entrypoints.cli.render import print_json, print_report
 from gruponos.entrypoints.results import report_of
@@ -196,6 +196,19 @@ def _sync_options(func: click.decorators.FC) -> click.decorators.FC:
             show_default=True,
             help="Seconds before the first re-run; doubled for each further one.",
         ),
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "celery"]),
+            default=None,
+            help="local: in this process; celery: on `gruponos worker` processes, waiting for "
+            "the report (default: GRUPONOS_EXECUTOR__KIND).",
+        ),
+        click.option(
+            "--no-wait",
+            is_flag=True,
+            help="With the celery executor: print the run id and exit 0 (follow it with "
+            "`gruponos runs show ID`).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -210,9 +223,20 @@ def _execute(
     as_json: bool,
     retries: int,
     retry_delay: float,
+    executor: str | None = None,
+    no_wait: bool = False,
 ) -> None:
     progress = cli.show_progress()
     settings = cli.settings(progress=progress, entities=entities)
+    in_process_only = dry_run or retries > 0
+    if executor == "celery" and in_process_only:
+        fail("--dry-run and --retries run in-process only (--executor local)", ExitCode.CONFIG)
+    if (executor or ("local" if in_process_only else settings.executor.kind)) == "celery":
+        from gruponos.entrypoints.cli.distributed import run_distributed  # noqa: PLC0415
+
+        run_distributed(cli, settings, mode, as_json=as_json, wait=not no_wait, progress=progress)
+    if no_wait:
+        fail("--no-wait needs the celery executor", ExitCode.CONFIG)
     stop = StopSignal()
     with stopped_by_signals(stop) as signals:
         result = run_sync(
@@ -241,12 +265,16 @@ def sync(
     as_json: bool,
     retries: int,
     retry_delay: float,
+    executor: str | None,
+    no_wait: bool,
 ) -> None:
     """Sync entities from the WMS: MODE is full or incremental.
 
     Exit codes: 0 ok, 1 failed, 2 configuration, 3 too many quarantined records.
     """
-    _execute(cli, SyncMode(mode), entities, dry_run, as_json, retries, retry_delay)
+    _execute(
+        cli, SyncMode(mode), entities, dry_run, as_json, retries, retry_delay, executor, no_wait
+    )
 
 
 @click.command("run")
@@ -261,9 +289,12 @@ def run(
     as_json: bool,
     retries: int,
     retry_delay: float,
+    executor: str | None,
+    no_wait: bool,
 ) -> None:
     """Run a pipeline by name (see list-pipelines); same options as sync."""
-    _execute(cli, PIPELINES[pipeline][0], entities, dry_run, as_json, retries, retry_delay)
+    mode = PIPELINES[pipeline][0]
+    _execute(cli, mode, entities, dry_run, as_json, retries, retry_delay, executor, no_wait)
 
 
 @click.command("list-pipelines")
