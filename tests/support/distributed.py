@@ -121,3 +121,9 @@ def ok(result: IOResult[object, object]) -> object:
     """The value of a result that must be a success (the test fails with the error)."""
     assert is_successful(result), result
     return unsafe_perform_io(result.unwrap())
+
+
+def err(result: IOResult[object, PortError]) -> PortError:
+    """The error of a result that must be a failure."""
+    assert not is_successful(result), result
+    return unsafe_perform_io(result.swap().unwrap())
