@@ -45,6 +45,7 @@ from gruponos.application.ports import (
 from gruponos.application.replay import ReplayQuarantine
 from gruponos.application.runs import RunLauncher, RunService, recording_unstarted
 from gruponos.application.scaleout import DistributedOptions, DistributedRuns
+from gruponos.application.scheduling import FireClaims
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.application.tables import TableAdmin
 from gruponos.application.verify import VerifyEntities
@@ -394,6 +395,13 @@ def _check_entities(
     )
 
 
+def _fire_claims(backend: SqlBackend) -> FireClaims:
+    """The scheduler's claims of its fires, in the sink's database: shared by every replica."""
+    from gruponos.adapters.sql.fires import SqlFireClaims  # noqa: PLC0415 - the scheduler's
+
+    return SqlFireClaims(backend.db)
+
+
 class Container(containers.DeclarativeContainer):
     """Wires gruponos from a :class:`~gruponos.settings.Settings`."""
 
@@ -505,6 +513,10 @@ class Container(containers.DeclarativeContainer):
     # -- Analytics (issue 20) --------------------------------------------------------------------
     #: ``gruponos views create|drop``: the analyst's ``<table>_V`` views.
     view_admin = providers.Factory(ViewAdmin, source=wms, views=sink)
+
+    # -- The scheduler (gruponos scheduler) ------------------------------------------------------
+    #: Claims of scheduled fires, so that scheduler replicas start each fire's run once.
+    fire_claims = providers.Singleton(_fire_claims, sql_backend)
 
 
 def build_container(

@@ -37,6 +37,8 @@ COMMANDS = {
     "views": f"{_CLI}.views:views",
     "dbt": f"{_CLI}.views:dbt",
     "worker": f"{_CLI}.worker:worker",
+    "scheduler": f"{_CLI}.scheduler:scheduler",
+    "schedule": f"{_CLI}.scheduler:schedule_group",
 }
 
 
