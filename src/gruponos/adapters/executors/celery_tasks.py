@@ -166,7 +166,7 @@ def register_tasks(app: Celery, runtimes: Runtimes, in_flight: InFlight) -> None
             raise self.retry(countdown=_delay(self.request.retries))
 
     for name, body in ((COORDINATE, coordinate), (TASK, run_task), (FINALISE, finalise)):
-        app.task(name=name, bind=True, max_retries=_MAX_RETRIES)(body)
+        app.task(name=name, bind=True, max_retries=_MAX_RETRIES, shared=False)(body)
 
 
 def _name(task: Task) -> str:
