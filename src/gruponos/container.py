@@ -30,7 +30,7 @@ from returns.io import IOFailure, IOResult
 from gruponos._di import containers, providers
 from gruponos.adapters.clock import SystemClock, new_run_id
 from gruponos.application.commit import SaveAfterCommit
-from gruponos.application.errors import ConfigError, StartupError, SyncError
+from gruponos.application.errors import ConfigError, StartupError, SyncError, WmsError
 from gruponos.application.extract import ExtractEntities
 from gruponos.application.lifecycle import StopSignal
 from gruponos.application.load import LoadStreams
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from gruponos.adapters.state import FileStateStore
     from gruponos.adapters.state.meltano import MeltanoStateStore
     from gruponos.adapters.wms_http import HttpxWmsSource, WmsClientConfig
+    from gruponos.adapters.wms_http.gate import RequestGate
     from gruponos.application.alerting import AlertOnRun
     from gruponos.application.checks import CheckEntities
 
@@ -100,8 +101,94 @@ def wms_client_config(settings: Settings) -> WmsClientConfig:
     return client_config(settings.wms)
 
 
+def _shares_request_cap(settings: Settings) -> bool:
+    executor = settings.executor
+    if executor.shared_request_cap == "auto":
+        return executor.kind == "celery"
+    return executor.shared_request_cap == "always"
+
+
+def _request_gate(settings: Settings) -> Iterator[RequestGate | None]:
+    """The WMS request cap shared by every process (``executor.request_cap``) when runs are
+    distributed (or ``executor.shared_request_cap`` says so): on the limiter's Redis (the
+    broker's when it is Redis), else the sink's PostgreSQL. ``None`` otherwise: each source
+    keeps its own ``wms.max_concurrency``. A limiter that does not answer is a StartupError."""
+    if not _shares_request_cap(settings):
+        yield None
+        return
+    from gruponos.adapters.urls import mask_url  # noqa: PLC0415
+    from gruponos.adapters.wms_http.gate import (  # noqa: PLC0415 - when the cap is shared
+        GateUnavailable,
+        cap_name,
+        connect_redis_gate,
+    )
+
+    executor, config = settings.executor, wms_client_config(settings)
+    # lgfapi's limit is per user: the OAuth2 password grant's user, else the client or user
+    auth = config.auth
+    name = cap_name(
+        config.base_url, getattr(auth, "username", None) or getattr(auth, "client_id", "")
+    )
+    redis_url = executor.limiter_url or (
+        executor.broker_url if executor.broker_url.startswith(("redis://", "rediss://")) else None
+    )
+    gate: RequestGate
+    if redis_url is not None:
+        try:
+            gate = connect_redis_gate(redis_url, name, executor.request_cap)
+        except GateUnavailable as exc:
+            shown = mask_url(redis_url)
+            raise StartupError(
+                WmsError(
+                    "wms.limiter_unreachable",
+                    f"the request limiter (Redis at {shown}) does not answer: {exc}",
+                    {"url": shown},
+                )
+            ) from None
+    elif settings.sink.url.startswith(("postgresql://", "postgres://")):
+        gate = _postgres_gate(settings, name)
+    else:
+        raise StartupError(
+            ConfigError(
+                "config.no_limiter",
+                "executor.request_cap is shared through Redis or a PostgreSQL sink: set "
+                "executor.limiter_url to a redis:// URL",
+                {"fields": ["executor.limiter_url"]},
+            )
+        )
+    try:
+        yield gate
+    finally:
+        gate.close()
+
+
+def _postgres_gate(settings: Settings, name: str) -> RequestGate:
+    from gruponos.adapters.sql import dialect_for  # noqa: PLC0415 - the sink's driver
+    from gruponos.adapters.sql.url import parse_sql_url  # noqa: PLC0415
+    from gruponos.adapters.wms_http.gate import GateUnavailable, PostgresGate  # noqa: PLC0415
+
+    parsed = parse_sql_url(settings.sink.url, _secret(settings.sink.password))
+    url = parsed.value_or(None)
+    if url is None:  # the sink itself reports a bad URL; the limiter has nothing to add
+        raise StartupError(parsed.failure())
+    gate = PostgresGate(dialect_for(url).connect, name, settings.executor.request_cap)
+    try:
+        with gate.slot():  # it answers, and the advisory locks work
+            pass
+    except GateUnavailable as exc:
+        raise StartupError(
+            WmsError(
+                "wms.limiter_unreachable",
+                f"the request limiter (PostgreSQL at {url.shown}) does not answer: {exc}",
+                {"url": url.shown},
+            )
+        ) from None
+    return gate
+
+
 def _wms_source(
     settings: Settings,
+    gate: RequestGate | None = None,
     fields: tuple[str, ...] | None = None,
     max_attempts: int | None = None,
 ) -> Iterator[HttpxWmsSource]:
@@ -112,7 +199,7 @@ def _wms_source(
         config = dataclasses.replace(config, fields=fields)
     if max_attempts is not None:
         config = dataclasses.replace(config, max_attempts=max_attempts)
-    source = HttpxWmsSource(config)
+    source = HttpxWmsSource(config, shared_gate=gate)
     try:
         yield source
     finally:
@@ -301,7 +388,9 @@ def _metrics_observer(settings: Settings) -> MetricsObserver:
     return MetricsObserver(pipelines=_pipelines(settings))
 
 
-def _counted_wms_source(settings: Settings) -> Iterator[HttpxWmsSource]:
+def _counted_wms_source(
+    settings: Settings, gate: RequestGate | None = None
+) -> Iterator[HttpxWmsSource]:
     """The WMS source whose requests are counted by status class (the same client otherwise)."""
     from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415 - with the metrics
     from gruponos.adapters.metrics.http import counting_transport  # noqa: PLC0415
@@ -311,7 +400,7 @@ def _counted_wms_source(settings: Settings) -> Iterator[HttpxWmsSource]:
     transport = counting_transport(
         process_metrics(), settings.entities, config.verify_tls, config.max_concurrency + 1
     )
-    source = HttpxWmsSource(config, transport=transport)
+    source = HttpxWmsSource(config, transport=transport, shared_gate=gate)
     try:
         yield source
     finally:
@@ -414,11 +503,13 @@ class Container(containers.DeclarativeContainer):
     run_ids = providers.Object(new_run_id)
     observer = providers.Singleton(_logging_observer)
 
-    wms = providers.Resource(_wms_source, settings)
+    #: The WMS request cap shared by every process, or ``None`` (each source's own cap only).
+    request_gate = providers.Resource(_request_gate, settings)
+    wms = providers.Resource(_wms_source, settings, request_gate)
     #: ``verify`` reads only ids and mod_ts.
-    verify_wms = providers.Resource(_wms_source, settings, fields=VERIFY_FIELDS)
+    verify_wms = providers.Resource(_wms_source, settings, request_gate, fields=VERIFY_FIELDS)
     #: ``health`` asks once: a dead WMS is reported at once, not after the retry budget.
-    probe_wms = providers.Resource(_wms_source, settings, max_attempts=1)
+    probe_wms = providers.Resource(_wms_source, settings, request_gate, max_attempts=1)
     sql_backend = providers.Resource(_sql_backend, settings)
 
     #: SQLite, PostgreSQL and Oracle alike: the backend's dialect follows the URL's scheme.
@@ -505,7 +596,7 @@ class Container(containers.DeclarativeContainer):
     alert_on_run = providers.Singleton(_alert_on_run, settings, runs, state, clock)
     #: The WMS source with its requests counted, and the commit timed (``sync``'s, when
     #: metrics are on: ``container.sync.add_kwargs(source=..., commit=...)``).
-    counted_wms = providers.Resource(_counted_wms_source, settings)
+    counted_wms = providers.Resource(_counted_wms_source, settings, request_gate)
     timed_commit = providers.Factory(_timed_commit, commit)
     #: ``gruponos check``: completeness and consistency of what is loaded.
     check = providers.Factory(_check_entities, settings, counted_wms, sql_backend, state, clock)
