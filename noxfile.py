@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import nox
@@ -61,6 +62,44 @@ def demo(session: nox.Session) -> None:
     """The demo: simulator -> full sync into SQLite -> changes -> incremental sync."""
     _install(session)
     session.run("gruponos", "demo", *session.posargs)
+
+
+#: The build frontend (builds the sdist, then the wheel from the sdist, as an index would).
+BUILD = "build>=1.2,<2"
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """The wheel and the sdist into dist/ (the commit built goes into both: gruponos --version)."""
+    session.install(BUILD)
+    shutil.rmtree("dist", ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", "dist")
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """The wheel as a user gets it: built, installed into fresh virtualenvs outside the source
+    tree, without extras and then with [all], and run there by scripts/install_smoke.py
+    (--version, demo, sync, verify, tap-gruponos | target-gruponos into SQLite against the
+    simulator, and each command needing an extra refused in one line; with [all] its --help)."""
+    session.install(BUILD)
+    tmp = Path(tempfile.mkdtemp(prefix="gruponos-package-"))  # outside the source tree
+    dist = tmp / "dist"
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist))
+    (wheel,) = dist.glob("gruponos-*.whl")
+    smoke = Path("scripts/install_smoke.py").resolve()
+    for extras in ("none", "all"):
+        venv = tmp / f"installed-{extras}"
+        shutil.rmtree(venv, ignore_errors=True)
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        requirement = str(wheel) if extras == "none" else f"gruponos[all] @ {wheel.as_uri()}"
+        session.run(python, "-m", "pip", "install", "--quiet", requirement, external=True)
+        with session.chdir(tmp):  # the source tree is not importable from here
+            session.run(
+                python, str(smoke), "--bin", str(venv / "bin"), "--extras", extras, external=True
+            )
+    shutil.rmtree(tmp)
 
 
 @nox.session(python=PYTHON)

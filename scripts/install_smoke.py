@@ -213,7 +213,18 @@ class Smoke:
             raise SystemExit(f"FAIL tap|target: rows {counts}, expected {RECORDS} each")
         say(f"ok   tap-gruponos | target-gruponos (rows {counts})")
 
+    def installed_from(self) -> None:
+        """With ``--bin``: the gruponos those programs import is the installed one."""
+        if self.command[0] != "--bin":
+            return
+        venv = Path(self.command[1]).parent
+        found = self.run("python", "-c", "import gruponos; print(gruponos.__file__)").stdout
+        if not Path(found.strip()).resolve().is_relative_to(venv.resolve()):
+            raise SystemExit(f"FAIL gruponos is imported from {found.strip()}, not from {venv}")
+        say(f"     gruponos imported from {found.strip()}")
+
     def main(self) -> None:
+        self.installed_from()
         version = self.run("gruponos", "--version").stdout.strip()
         if not re.match(r"gruponos \d+\.\d+", version):
             raise SystemExit(f"FAIL gruponos --version printed {version!r}")
