@@ -361,7 +361,21 @@ def main() -> None:
         "--tools", nargs="+", default=["floor-fetch", "floor-copy", "gruponos", "dlt", "singer"]
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--scaleout",
+        nargs="*",
+        metavar="SETUP",
+        help="instead: gruponos with the local executor and with Celery workers at each size "
+        "(benchmarks/scaleout_bench.py; default setups: local celery-1 celery-2 celery-4)",
+    )
     args = parser.parse_args()
+    if args.scaleout is not None:
+        import scaleout_bench  # noqa: PLC0415 - only this benchmark
+
+        setups = args.scaleout or ["local", "celery-1", "celery-2", "celery-4"]
+        for n in args.sizes:
+            scaleout_bench.main(["--records", str(n), "--setups", *setups])
+        return
     ensure_envs()
     results: list[Result] = []
     for i, n in enumerate(args.sizes):

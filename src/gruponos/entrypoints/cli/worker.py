@@ -116,7 +116,7 @@ def worker(cli: CliContext, concurrency: int, queues: str | None) -> None:
     require_extra("workers", "gruponos worker")
     settings = cli.settings()
     refuse_sqlite(settings)
-    from celery.signals import worker_shutting_down  # noqa: PLC0415 - with the command
+    from celery.signals import worker_ready, worker_shutting_down  # noqa: PLC0415
 
     from gruponos.adapters.executors.celery_tasks import (  # noqa: PLC0415
         InFlight,
@@ -141,9 +141,18 @@ def worker(cli: CliContext, concurrency: int, queues: str | None) -> None:
         in_flight.stop_all("the worker is stopping")
 
     worker_shutting_down.connect(on_shutting_down, weak=False)
+    names = [q.strip() for q in (queues or settings.executor.queue).split(",") if q.strip()]
+
+    def on_ready(**_: Any) -> None:
+        import structlog  # noqa: PLC0415 - configured by the command
+
+        structlog.get_logger("gruponos.worker").info(
+            "worker.ready", concurrency=concurrency, queues=names, pool="threads"
+        )
+
+    worker_ready.connect(on_ready, weak=False)
     lease = settings.executor.lease_seconds
     reaper = Reaper(app, reaper_runtime, interval=max(1.0, lease / 3), resend_after=lease)
-    names = [q.strip() for q in (queues or settings.executor.queue).split(",") if q.strip()]
     celery_worker = app.Worker(
         hostname=f"gruponos-{os.getpid()}@{socket.gethostname()}",
         pool_cls="threads",
