@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from gruponos.application.errors import StateError
 from gruponos.domain.checkpoints import (
     SyncMode,
 )
@@ -21,6 +22,16 @@ from gruponos.domain.scaleout import (
 
 #: The code of a fenced commit refused because the lease is no longer the committer's.
 LEASE_LOST = "plan.lease_lost"
+
+
+def lease_lost(task: TaskState, owner: str) -> StateError:
+    """The fence's refusal (code ``plan.lease_lost``), as every ``RunPlans`` store words it."""
+    return StateError(
+        LEASE_LOST,
+        f"task {task.entity}#{task.index} of run {task.run_id} is no longer leased to {owner}"
+        " (taken over, done or cancelled): the batch was not committed",
+        {"run_id": task.run_id, "entity": task.entity, "index": task.index},
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,23 +11,14 @@ from datetime import datetime
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.adapters.memory.sink import InMemorySink
-from gruponos.application.errors import PortError, SinkError, StateError
+from gruponos.application.errors import PortError, SinkError
 from gruponos.application.ports import TaskCommit
+from gruponos.application.scaleout_values import lease_lost
 from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.runs import RunStatus
 from gruponos.domain.scaleout import RunPlan, TaskCounts, TaskState, TaskStatus
 
 _Key = tuple[str, str, int]
-
-
-def lease_lost(task: TaskState, owner: str) -> StateError:
-    """The fence's refusal (code ``plan.lease_lost``), as both stores word it."""
-    return StateError(
-        "plan.lease_lost",
-        f"task {task.entity}#{task.index} of run {task.run_id} is no longer leased to {owner}"
-        " (taken over, done or cancelled): the batch was not committed",
-        {"run_id": task.run_id, "entity": task.entity, "index": task.index},
-    )
 
 
 class InMemoryRunPlans:

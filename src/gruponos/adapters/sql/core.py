@@ -185,7 +185,12 @@ class SqlSink:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def write(self, batch: Batch) -> IOResult[WriteOutcome, SinkError]:
+    def write(
+        self, batch: Batch, *, also: Callable[[Any, WriteOutcome], None] | None = None
+    ) -> IOResult[WriteOutcome, SinkError]:
+        """:meth:`RecordSink.write <gruponos.application.ports.RecordSink.write>`; ``also(cursor,
+        outcome)`` runs last in the batch's transaction (a distributed task's fenced progress,
+        adapters/sql/plans.py): an exception from it rolls the whole batch back."""
         spec = self._tables.get(batch.entity)
         context = {"entity": batch.entity, "run_id": batch.run_id, "rows": len(batch.records)}
         if spec is None:
@@ -237,7 +242,10 @@ class SqlSink:
             if batch.checkpoint is not None and batch.state_key is not None:
                 save_checkpoint(self.db, cur, batch.state_key, batch.checkpoint)
             stale = len(upserted.ids) - result.written
-            return WriteOutcome(result.written, stale, len(quarantine))
+            outcome = WriteOutcome(result.written, stale, len(quarantine))
+            if also is not None:
+                also(cur, outcome)
+            return outcome
 
         return self.db.run(SinkError, "sink.write_failed", context, work)
 
