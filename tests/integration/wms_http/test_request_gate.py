@@ -19,7 +19,6 @@ from typing import cast
 import psycopg
 import pytest
 import redis
-from tests.support.sqlsink import PG_DSN
 
 from gruponos.adapters.wms_http.gate import (
     GateUnavailable,
@@ -28,6 +27,7 @@ from gruponos.adapters.wms_http.gate import (
     RequestGate,
     connect_redis_gate,
 )
+from support.sqlsink import PG_DSN
 
 REDIS_URL = os.getenv("GRUPONOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
