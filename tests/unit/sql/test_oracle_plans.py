@@ -56,11 +56,12 @@ def _exercise() -> tuple[list[str], list[tuple[Any, ...]], str]:
     calls = backend.db.conn.calls
     sent: list[str] = []
     for call in calls:
-        if call[0] in ("execute", "executemany") and (
-            PLANS_TABLE in call[1] or TASKS_TABLE in call[1]
+        if (
+            call[0] in ("execute", "executemany")
+            and (PLANS_TABLE in call[1] or TASKS_TABLE in call[1])
+            and call[1] not in sent
         ):
-            if call[1] not in sent:
-                sent.append(call[1])
+            sent.append(call[1])
     return sent, calls, fenced.code
 
 
