@@ -5,6 +5,7 @@ Every test uses a cap name of its own, so tests (and other suites) never share s
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -281,3 +282,30 @@ def test_an_unreachable_postgres_is_gate_unavailable() -> None:
     with pytest.raises(GateUnavailable) as caught, gate.slot():
         pass
     assert "hunter2" not in str(caught.value)
+
+
+def _hold_in_child(gate: RedisGate, held: Any, release: Any) -> None:
+    with gate.slot():
+        held.release()
+        release.wait(20)
+
+
+def test_forked_children_of_one_gate_hold_slots_of_their_own(cap_name: str) -> None:
+    gate = redis_gate(cap_name, 3)
+    with gate.slot():  # the parent has used it (its renewer runs) before forking
+        pass
+    fork = multiprocessing.get_context("fork")
+    held, release = fork.Semaphore(0), fork.Event()
+    children = [fork.Process(target=_hold_in_child, args=(gate, held, release)) for _ in range(2)]
+    try:
+        for child in children:
+            child.start()
+        for _ in children:
+            assert held.acquire(timeout=20)
+        assert gate.in_use() == 2  # two tokens, not one shared by both children
+    finally:
+        release.set()
+        for child in children:
+            child.join(20)
+        gate.close()
+    assert [child.exitcode for child in children] == [0, 0]

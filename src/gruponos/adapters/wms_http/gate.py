@@ -18,7 +18,6 @@ holds a shared slot while it waits for one of its own. A shared gate that cannot
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import secrets
 import socket
@@ -207,12 +206,12 @@ class RedisGate:
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
         self._in_use = client.register_script(_IN_USE)
-        self._holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._tokens = itertools.count(1)
+        self._host = socket.gethostname()
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._renewer: threading.Thread | None = None
+        self._renewer_pid = 0
 
     @property
     def limit(self) -> int:
@@ -220,7 +219,8 @@ class RedisGate:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        token = f"{self._holder}:{next(self._tokens)}"
+        # random, not a counter: a forked child must never reuse its parent's tokens
+        token = f"{self._host}:{os.getpid()}:{secrets.token_hex(8)}"
         self._wait_for(token)
         try:
             yield
@@ -255,10 +255,12 @@ class RedisGate:
             raise GateUnavailable(_reason(exc)) from None
         with self._lock:
             self._held.add(token)
-            if self._renewer is None:
+            if self._renewer is None or self._renewer_pid != os.getpid():  # none, or forked
+                self._held &= {token}  # a parent's slots are the parent's to renew
                 self._renewer = threading.Thread(
                     target=self._renew_leases, name="wms-gate-renewer", daemon=True
                 )
+                self._renewer_pid = os.getpid()
                 self._renewer.start()
 
     def _give_back(self, token: str) -> None:
@@ -347,6 +349,7 @@ class PostgresGate:
         self._max_wait = max_wait
         self._errors = errors or _psycopg_errors()
         self._idle: list[Any] = []
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._random = secrets.SystemRandom()
 
@@ -371,6 +374,8 @@ class PostgresGate:
 
     def _connection(self) -> Any:
         with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's sessions (and locks) are its own
+                self._idle, self._pid = [], os.getpid()
             if self._idle:
                 return self._idle.pop()
         try:
