@@ -185,3 +185,28 @@ def test_a_command_line_imports_only_the_subcommand_it_runs() -> None:
     after_list = loaded("list-pipelines")
     assert "gruponos.entrypoints.cli.sync_cmd" in after_list
     assert after_list.isdisjoint(subcommands - {"gruponos.entrypoints.cli.sync_cmd"})
+
+
+def test_logging_the_container_and_the_wms_client_load_no_optional_extras(tmp_path: Path) -> None:
+    """structlog's rich tracebacks, dependency-injector's YAML and httpx's command line (click,
+    pygments, rich) are never used, so never loaded (issue 21) ..."""
+    code = (
+        "import json, sys\n"
+        "from gruponos.adapters.logs import configure_logging\n"
+        "from gruponos.container import build_container\n"
+        "from gruponos.settings import load_settings\n"
+        "configure_logging('console', 'info')\n"
+        "wms = {'base_url': 'http://127.0.0.1:1/x', 'username': 'u', 'password': 'p'}\n"
+        f"settings = load_settings(env_file=None, wms=wms, sink={{'url': 'sqlite:///{tmp_path}/t.db'}})\n"
+        "container = build_container(settings.unwrap())\n"
+        "container.sync()\n"
+        "import httpx\n"
+        "print(json.dumps(sorted(m for m in ('rich', 'pygments', 'yaml', 'httpx._main', 'httpx') if m in sys.modules)))\n"
+        # ... and each still imports normally afterwards (progress bars use rich)
+        "import rich.progress, yaml\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == ["httpx"]

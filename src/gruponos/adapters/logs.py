@@ -12,7 +12,12 @@ import sys
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-import structlog
+from gruponos._hidden import hidden
+
+# structlog imports rich (~60-250 ms) for console tracebacks that gruponos never renders:
+# format_exc_info below turns an exception into text first. Progress bars import rich as usual.
+with hidden("rich", "better_exceptions"):
+    import structlog
 
 from gruponos.adapters.urls import redact
 from gruponos.application.ports import SyncEvent
