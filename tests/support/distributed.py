@@ -3,6 +3,7 @@ and the fakes its tests inject: a plan store whose commits crash after a number 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from returns.io import IOResult
@@ -90,14 +91,19 @@ def source(n: int, page_size: int = 5) -> InMemoryWms:
 
 
 def cluster(
-    wms: InMemoryWms, *, window_ids: int = 10, batch_size: int = 4, **options: object
+    wms: InMemoryWms,
+    *,
+    window_ids: int = 10,
+    batch_size: int = 4,
+    plans_of: Callable[[InMemorySink], CrashingPlans] = CrashingPlans,
+    **options: object,
 ) -> Cluster:
     db = InMemoryDatabase()
     sink = InMemorySink(db)
     clock = ManualClock()
     state = InMemorySinkState(db)
     runs = CountingHistory(db)
-    plans = CrashingPlans(sink)
+    plans = plans_of(sink)
     sync_options = SyncOptions(
         batch_size=batch_size,
         prefetch_pages=0,
