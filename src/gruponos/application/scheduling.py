@@ -29,13 +29,16 @@ from typing import Protocol
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from gruponos.application.errors import SinkError
-from gruponos.application.ports import RunHistory, RunQuery
+from gruponos.application.ports import Clock, RunHistory, RunQuery
 from gruponos.application.runs import RunError, Started
 from gruponos.domain.checkpoints import SyncMode
 from gruponos.domain.runs import RunStatus, SyncReport
 
 #: The prefix of ``triggered_by`` in the run history of a run the scheduler started.
 TRIGGER_PREFIX = "scheduler"
+#: A run of the pipeline recorded queued (or running) less than this ago makes a fire ``busy``
+#: even before it holds its run lock (another replica's run, between its start and its lock).
+RECENT = timedelta(minutes=10)
 
 
 class FireClaims(Protocol):
@@ -128,7 +131,9 @@ class FireSchedule:
         history: RunHistory,
         entities: tuple[str, ...],
         owner: str,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._claims = claims
         self._runs = runs
         self._history = history
@@ -155,6 +160,12 @@ class FireSchedule:
         def start(first: bool) -> IOResult[Fire, Fire]:
             if not first:
                 return IOFailure(made(FireOutcome.CLAIMED_ELSEWHERE))
+            return self._pending(scheduled.mode).lash(_unknown).bind(submit)
+
+        def submit(pending: SyncReport | None) -> IOResult[Fire, Fire]:
+            if pending is not None:
+                detail = f"run {pending.run_id} of the pipeline is {pending.status.value}"
+                return IOFailure(made(FireOutcome.BUSY, detail=detail))
             return (
                 self._runs.start(
                     scheduled.mode, self._entities, triggered_by=triggered_by(fire_time)
@@ -167,6 +178,22 @@ class FireSchedule:
             self._claims.claim(scheduled.pipeline, fire_time, self._owner)
             .alt(unclaimed)
             .bind(start)
+        )
+
+    def _pending(self, mode: SyncMode) -> IOResult[SyncReport | None, SinkError]:
+        """A run of ``mode`` recorded ``queued``, or ``running`` but maybe not holding its run
+        lock yet, less than :data:`RECENT` ago (an older row is a dead process's leftover: the
+        run lock speaks for the living runs)."""
+        oldest = self._clock.now() - RECENT
+
+        def newest(status: RunStatus) -> IOResult[SyncReport | None, SinkError]:
+            found = self._history.find_runs(RunQuery(limit=1, mode=mode, status=status))
+            return found.map(
+                lambda runs: runs[0] if runs and runs[0].started_at >= oldest else None
+            )
+
+        return newest(RunStatus.QUEUED).bind(
+            lambda queued: IOSuccess(queued) if queued else newest(RunStatus.RUNNING)
         )
 
     def last_success(self, mode: SyncMode) -> IOResult[SyncReport | None, SinkError]:
@@ -200,6 +227,11 @@ class FireSchedule:
             self.last_success(scheduled.mode).map(due).lash(lambda _: IOSuccess(True))  # noqa: FBT003
         )
         return overdue.bind(fire_if)
+
+
+def _unknown(_: SinkError) -> IOResult[SyncReport | None, Fire]:
+    # An unreadable history does not stop the fire: the run service still checks the run lock.
+    return IOSuccess(None)
 
 
 def catch_up_due(last_success: datetime | None, now: datetime, period: timedelta) -> bool:

@@ -28,7 +28,7 @@ from gruponos.application.scheduling import (
     latest_fire,
     triggered_by,
 )
-from gruponos.domain.checkpoints import SyncMode
+from gruponos.domain.checkpoints import StateKey, SyncMode
 from gruponos.domain.runs import RunStatus, SyncReport
 from gruponos.domain.schedule import schedule_fields
 from gruponos.settings.operations import ScheduleSettings
@@ -56,9 +56,10 @@ class Rig:
         self.claims = claims or InMemoryFireClaims()
         ids = iter(f"run-{i}" for i in range(100))
         self.executor = LocalExecutor(self._launch, workers=2, queue=2)
+        self.state = InMemorySinkState(self.db)
         self.service = RunService(
             self.history,
-            InMemorySinkState(self.db),
+            self.state,
             self.executor,
             FixedClock(),
             lambda: next(ids),
@@ -66,7 +67,9 @@ class Rig:
         )
 
     def schedule(self, owner: str = "replica-1") -> FireSchedule:
-        return FireSchedule(self.claims, self.service, self.history, ("order_hdr",), owner)
+        return FireSchedule(
+            self.claims, self.service, self.history, ("order_hdr",), owner, FixedClock()
+        )
 
     def _launch(self, request: RunRequest, stop: StopSignal) -> IOResult[SyncReport, SyncError]:
         stop.wait(5) if not self.release.is_set() else None
@@ -141,9 +144,42 @@ def test_a_fire_while_the_pipeline_still_runs_is_skipped_as_busy(rig: Rig) -> No
     second = settled(rig.schedule().fire(INCREMENTAL, T0 + timedelta(hours=2)))
     assert first.outcome is FireOutcome.STARTED
     assert second.outcome is FireOutcome.BUSY
-    assert "run.conflict" in second.detail
+    assert second.detail == f"run {first.run_id} of the pipeline is queued"
     # the other pipeline is not held back by it
     assert settled(rig.schedule().fire(FULL, T0)).outcome is FireOutcome.STARTED
+
+
+def test_a_run_holding_the_run_lock_elsewhere_makes_the_fire_busy(rig: Rig) -> None:
+    lease = unsafe_perform_io(
+        rig.state.lock(StateKey("incremental-sync", "order_hdr"), "cli").unwrap()
+    )
+    fire = settled(rig.schedule().fire(INCREMENTAL, T0))
+    lease.release()
+    assert fire.outcome is FireOutcome.BUSY
+    assert fire.detail.endswith("[run.conflict]")
+    assert rig.db.runs == {}
+
+
+@pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.RUNNING])
+def test_a_run_another_replica_queued_or_just_started_makes_the_fire_busy(
+    rig: Rig, status: RunStatus
+) -> None:
+    # recorded by another process: not in this executor, and not holding its run lock yet
+    rig.history.record(
+        SyncReport("theirs", SyncMode.INCREMENTAL, T0 - timedelta(minutes=9), status=status)
+    )
+    fire = settled(rig.schedule().fire(INCREMENTAL, T0))
+    assert fire.outcome is FireOutcome.BUSY
+    assert fire.detail == f"run theirs of the pipeline is {status.value}"
+    assert rig.db.runs.keys() == {"theirs"}
+
+
+def test_a_queued_row_older_than_ten_minutes_is_a_leftover_and_does_not_block(rig: Rig) -> None:
+    old = SyncReport(
+        "dead", SyncMode.INCREMENTAL, T0 - timedelta(minutes=11), status=RunStatus.QUEUED
+    )
+    rig.history.record(old)
+    assert settled(rig.schedule().fire(INCREMENTAL, T0)).outcome is FireOutcome.STARTED
 
 
 class BrokenClaims:
@@ -152,7 +188,9 @@ class BrokenClaims:
 
 
 def test_a_claim_that_fails_starts_nothing_and_says_why(rig: Rig) -> None:
-    schedule = FireSchedule(BrokenClaims(), rig.service, rig.history, ("order_hdr",), "r")
+    schedule = FireSchedule(
+        BrokenClaims(), rig.service, rig.history, ("order_hdr",), "r", FixedClock()
+    )
     fire = settled(schedule.fire(INCREMENTAL, T0))
     assert fire.outcome is FireOutcome.FAILED
     assert fire.detail == "cannot claim the fire: database is down [schedule.claim_failed]"

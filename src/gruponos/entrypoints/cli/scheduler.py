@@ -81,6 +81,7 @@ def scheduler(cli: CliContext, catch_up: bool | None) -> None:
             container.runs(),
             settings.entities,
             owner,
+            container.clock(),
         )
         metrics = ScheduleMetrics(process_metrics().registry)
 
