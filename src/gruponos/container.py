@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from gruponos.adapters.logs import LoggingObserver
     from gruponos.adapters.metrics import MetricsObserver
     from gruponos.adapters.sql import SqlBackend
+    from gruponos.adapters.sql.plans import SqlRunPlans
     from gruponos.adapters.state import FileStateStore
     from gruponos.adapters.state.meltano import MeltanoStateStore
     from gruponos.adapters.wms_http import HttpxWmsSource, WmsClientConfig
@@ -348,6 +349,12 @@ def _celery_executor(app: Celery, runs: DistributedRuns, history: RunHistory) ->
     return CeleryExecutor(app, runs, history)
 
 
+def _run_plans(backend: SqlBackend) -> SqlRunPlans:
+    from gruponos.adapters.sql.plans import SqlRunPlans  # noqa: PLC0415 - distributed runs only
+
+    return SqlRunPlans(backend.sink)
+
+
 def _distributed_options(settings: Settings) -> DistributedOptions:
     executor = settings.executor
     return DistributedOptions(window_ids=executor.window_ids, lease_seconds=executor.lease_seconds)
@@ -563,7 +570,7 @@ class Container(containers.DeclarativeContainer):
     load = providers.Factory(LoadStreams, sink=sink, clock=clock)
 
     # -- Distributed runs (issue 18): the run plans in the sink, the Celery app ------------------
-    plans = providers.Callable(attrgetter("plans"), sql_backend)
+    plans = providers.Callable(_run_plans, sql_backend)
     distributed_runs = providers.Factory(
         DistributedRuns,
         source=wms,

@@ -45,11 +45,24 @@ class RecordingCelery(Celery):  # type: ignore[misc]  # Celery has no type infor
         self.sent.append((name, tuple(args)))
 
 
+class OneRuntime:
+    """The runtime of every thread (in-memory adapters need no reconnection)."""
+
+    def __init__(self, c: Cluster) -> None:
+        self.runtime = WorkerRuntime(c.runs_model, c.runs, c.clock)
+        self.discarded = 0
+
+    def __call__(self) -> WorkerRuntime:
+        return self.runtime
+
+    def discard(self) -> None:
+        self.discarded += 1
+
+
 def _worker(c: Cluster) -> tuple[RecordingCelery, InFlight]:
     app = RecordingCelery()
     in_flight = InFlight()
-    runtime = WorkerRuntime(c.runs_model, c.runs, c.clock)
-    register_tasks(app, lambda: runtime, in_flight)
+    register_tasks(app, OneRuntime(c), in_flight)
     return app, in_flight
 
 
@@ -145,7 +158,7 @@ def test_the_reaper_sends_a_dead_workers_task_again_once_per_lease() -> None:
     )
     _deliver(app)  # ... the other windows finish; the run waits for the lost one
     assert _report(c).status is RunStatus.RUNNING
-    reaper = Reaper(app, WorkerRuntime(c.runs_model, c.runs, c.clock), 1.0, LEASE)
+    reaper = Reaper(app, OneRuntime(c), 1.0, LEASE)
     assert reaper.sweep() == 0  # the dead worker's lease is still live
     c.clock.advance(LEASE + 1)
     assert reaper.sweep() == 1
@@ -161,7 +174,7 @@ def test_the_reaper_finalises_a_run_whose_finaliser_died() -> None:
     for task in ok(c.runs_model.plan(FULL)):  # type: ignore[attr-defined]
         ok(c.runs_model.execute(task, "w1"))
     assert _report(c).status is RunStatus.RUNNING  # every task done, nobody finalised
-    Reaper(app, WorkerRuntime(c.runs_model, c.runs, c.clock), 1.0, LEASE).sweep()
+    Reaper(app, OneRuntime(c), 1.0, LEASE).sweep()
     assert _report(c).status is RunStatus.SUCCEEDED
 
 

@@ -20,11 +20,11 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from returns.io import IOFailure, IOSuccess
 from returns.unsafe import unsafe_perform_io
@@ -105,8 +105,14 @@ def thread_owner() -> str:
     return f"{process_owner()}:{threading.current_thread().name}"
 
 
-#: The calling thread's runtime (the worker wires it on first use).
-Runtimes = Callable[[], WorkerRuntime]
+class Runtimes(Protocol):
+    """The calling thread's runtime, wired on first use; :meth:`discard` drops it after a port
+    failure, so that the next attempt connects afresh (a database that restarted closed the old
+    connection for good)."""
+
+    def __call__(self) -> WorkerRuntime: ...
+
+    def discard(self) -> None: ...
 
 
 def _delay(retries: int) -> float:
@@ -130,6 +136,7 @@ def register_tasks(app: Celery, runtimes: Runtimes, in_flight: InFlight) -> None
             error = unsafe_perform_io(planned.failure())
             if error.code not in _FINAL_PLAN_ERRORS and self.request.retries < _MAX_RETRIES:
                 _log.warning("run %s: planning failed (%s); retrying", request.run_id, error.code)
+                runtimes.discard()
                 raise self.retry(countdown=_delay(self.request.retries))
             _not_started(runtime, request, f"{error.message} [{error.code}]")
             return
@@ -147,22 +154,25 @@ def register_tasks(app: Celery, runtimes: Runtimes, in_flight: InFlight) -> None
             executed = runtime.runs.execute(task, thread_owner(), stop)
         if not isinstance(executed, IOSuccess):
             error = unsafe_perform_io(executed.failure())
+            runtimes.discard()
             if self.request.retries < _MAX_RETRIES:
                 _log.warning("task %s failed (%s); retrying", _name(task), error.code)
                 raise self.retry(countdown=_delay(self.request.retries))
             # Retried long enough: the task fails, and with it the run (the finaliser says so).
             _log.error("task %s failed for good: %s", _name(task), error.message)
-            runtime.runs.give_up(task, f"{error.message} [{error.code}]")
+            runtimes().runs.give_up(task, f"{error.message} [{error.code}]")
         elif unsafe_perform_io(executed.unwrap()).requeue:
             # The batch in flight is committed with the task's progress: the next delivery
             # resumes there (this worker is stopping and takes no more messages).
             send_task(app, task)
             _log.info("task %s interrupted; sent again", _name(task))
             return
-        _finalise(runtime, task.run_id)
+        if not _finalise(runtime, task.run_id):
+            runtimes.discard()  # the reaper finalises the run later
 
     def finalise(self: Any, run_id: str) -> None:
         if not _finalise(runtimes(), run_id):
+            runtimes.discard()
             raise self.retry(countdown=_delay(self.request.retries))
 
     for name, body in ((COORDINATE, coordinate), (TASK, run_task), (FINALISE, finalise)):
@@ -210,11 +220,11 @@ class Reaper:
     several reapers runs once (the others find it leased or done)."""
 
     def __init__(
-        self, app: Celery, runtime: WorkerRuntime, interval: float, resend_after: float
+        self, app: Celery, runtimes: Runtimes, interval: float, resend_after: float
     ) -> None:
-        # A runtime of its own: the reaper's queries never wait behind a task's batch.
+        # Its thread has a runtime of its own: its queries never wait behind a task's batch.
         self._app = app
-        self._runtime = runtime
+        self._runtimes = runtimes
         self._interval = interval
         # A task waiting in a long queue looks stale too (never taken within a lease): sent
         # again at most once per lease, not at every pass.
@@ -233,10 +243,12 @@ class Reaper:
     def sweep(self) -> int:
         """One pass; how many tasks were sent again (0 when the sink did not answer). Open runs
         are finalised too: a finaliser that died leaves its run open, with every task done."""
-        runs = self._runtime.runs
-        now = self._runtime.clock.now()
+        runtime = self._runtimes()
+        runs = runtime.runs
+        now = runtime.clock.now()
         found = runs.stale(now)
         if not isinstance(found, IOSuccess):
+            self._runtimes.discard()
             return 0
         stale = unsafe_perform_io(found.unwrap())
         self._sent = {t: at for t, at in self._sent.items() if t in stale}
@@ -252,7 +264,7 @@ class Reaper:
         opened = runs.open_runs()
         if isinstance(opened, IOSuccess):
             for run_id in unsafe_perform_io(opened.unwrap()):
-                _finalise(self._runtime, run_id)
+                _finalise(runtime, run_id)
         return len(tasks)
 
     def _loop(self) -> None:

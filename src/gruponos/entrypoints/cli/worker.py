@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gruponos.adapters.urls import redact
-from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
+from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, fail_with, pass_cli
 from gruponos.entrypoints.extras import require_extra
 
 if TYPE_CHECKING:
@@ -50,12 +50,11 @@ def broker_problem(app: Celery, broker_url: str) -> str | None:
 
 def refuse_sqlite(settings: Settings) -> None:
     """Exit 2: one SQLite file takes one writer at a time; the distributed executor has many."""
-    if settings.sink.kind == "sqlite":
-        fail(
-            "configuration error: the Celery executor needs a PostgreSQL or Oracle sink; SQLite "
-            "takes one writer at a time (GRUPONOS_SINK__URL)",
-            ExitCode.CONFIG,
-        )
+    from gruponos.adapters.sql.plans import distributed_sink_refusal  # noqa: PLC0415
+
+    refusal = distributed_sink_refusal(settings.sink.url)
+    if refusal is not None:
+        fail_with(refusal)
 
 
 class ThreadRuntimes:
@@ -70,18 +69,27 @@ class ThreadRuntimes:
     def __call__(self) -> WorkerRuntime:
         runtime: WorkerRuntime | None = getattr(self._local, "runtime", None)
         if runtime is None:
-            runtime = self.build()
-            self._local.runtime = runtime
+            from gruponos.adapters.executors.celery_tasks import WorkerRuntime  # noqa: PLC0415
+            from gruponos.container import build_container  # noqa: PLC0415
+
+            container = build_container(self._settings, triggered_by="worker")
+            with self._mutex:
+                self._containers.append(container)
+            runtime = WorkerRuntime(
+                container.distributed_runs(), container.runs(), container.clock()
+            )
+            self._local.runtime, self._local.container = runtime, container
         return runtime
 
-    def build(self) -> WorkerRuntime:
-        from gruponos.adapters.executors.celery_tasks import WorkerRuntime  # noqa: PLC0415
-        from gruponos.container import build_container  # noqa: PLC0415
-
-        container = build_container(self._settings, triggered_by="worker")
-        with self._mutex:
-            self._containers.append(container)
-        return WorkerRuntime(container.distributed_runs(), container.runs(), container.clock())
+    def discard(self) -> None:
+        """Drop the calling thread's runtime (closing its connections): rebuilt on next use."""
+        container: Container | None = getattr(self._local, "container", None)
+        self._local.runtime = self._local.container = None
+        if container is not None:
+            with self._mutex:
+                if container in self._containers:
+                    self._containers.remove(container)
+            container.shutdown_resources()
 
     def close(self) -> None:
         with self._mutex:
@@ -131,9 +139,10 @@ def worker(cli: CliContext, concurrency: int, queues: str | None) -> None:
         fail(problem, ExitCode.FAILED)
     runtimes = ThreadRuntimes(settings)
     try:
-        reaper_runtime = runtimes.build()  # the sink answers, or a one-line error here
+        runtimes()  # the sink answers (and its tables exist), or a one-line error here
     except StartupError as exc:
         fail(f"error: {exc.error.message} [{exc.error.code}]", ExitCode.FAILED)
+    runtimes.discard()
     in_flight = InFlight()
     register_tasks(app, runtimes, in_flight)
 
@@ -152,7 +161,7 @@ def worker(cli: CliContext, concurrency: int, queues: str | None) -> None:
 
     worker_ready.connect(on_ready, weak=False)
     lease = settings.executor.lease_seconds
-    reaper = Reaper(app, reaper_runtime, interval=max(1.0, lease / 3), resend_after=lease)
+    reaper = Reaper(app, runtimes, interval=max(1.0, lease / 3), resend_after=lease)
     celery_worker = app.Worker(
         hostname=f"gruponos-{os.getpid()}@{socket.gethostname()}",
         pool_cls="threads",
