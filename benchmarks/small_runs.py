@@ -27,6 +27,8 @@ from pathlib import Path
 
 import psycopg
 
+import gruponos
+
 sys.path.insert(0, str(Path(__file__).parent))
 from sim_process import SimulatorProcess
 
@@ -77,6 +79,10 @@ def main() -> None:
     parser.add_argument("--hyperfine", action="store_true", help="also time with hyperfine")
     parser.add_argument("--json", type=Path, help="also write the timings here")
     args = parser.parse_args()
+    # An editable install has no bytecode of its own and this machine sets
+    # PYTHONDONTWRITEBYTECODE: compile it once, as an installed wheel is (as nox -s bench does).
+    package = Path(gruponos.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
     with psycopg.connect(PG, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
         conn.execute(f'CREATE SCHEMA "{SCHEMA}"')
