@@ -107,6 +107,43 @@ def configure_logging(
     )
 
 
+def route_stdlib_logging(
+    fmt: str = "auto", level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Send the standard library's log records (Celery's, httpx's) through the same renderer
+    as structlog's lines (JSON lines, or the console view on a TTY), passwords in URLs masked.
+    httpx's line per request is kept for debug level only."""
+    import logging  # noqa: PLC0415 - only processes that host third-party loggers
+
+    out: Any = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _redact_values,
+                renderer,
+            ],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("httpx").setLevel("DEBUG" if level == "debug" else "WARNING")
+
+
 class LoggingObserver:
     """Implements ``SyncObserver``: every sync event becomes a log line with run id and entity.
 

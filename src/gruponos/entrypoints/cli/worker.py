@@ -124,7 +124,11 @@ def worker(cli: CliContext, concurrency: int, queues: str | None) -> None:
     require_extra("workers", "gruponos worker")
     settings = cli.settings()
     refuse_sqlite(settings)
-    from celery.signals import worker_ready, worker_shutting_down  # noqa: PLC0415
+    from celery.signals import (  # noqa: PLC0415 - with the command
+        setup_logging,
+        worker_ready,
+        worker_shutting_down,
+    )
 
     from gruponos.adapters.executors.celery_tasks import (  # noqa: PLC0415
         InFlight,
@@ -160,6 +164,15 @@ def worker(cli: CliContext, concurrency: int, queues: str | None) -> None:
         )
 
     worker_ready.connect(on_ready, weak=False)
+
+    def on_setup_logging(**_: Any) -> None:  # connected: Celery configures no logging itself
+        from gruponos.adapters.logs import route_stdlib_logging  # noqa: PLC0415
+
+        route_stdlib_logging(
+            cli.log_format or settings.log.format, cli.log_level or settings.log.level
+        )
+
+    setup_logging.connect(on_setup_logging, weak=False)
     lease = settings.executor.lease_seconds
     reaper = Reaper(app, runtimes, interval=max(1.0, lease / 3), resend_after=lease)
     celery_worker = app.Worker(
