@@ -181,6 +181,27 @@ def reliability(session: nox.Session) -> None:
     )
 
 
+@nox.session(python=PYTHON)
+def scaleout(session: nox.Session) -> None:
+    """Distributed full syncs of 1,000,000 records on real `gruponos worker` processes (needs the
+    local PostgreSQL, /usr/bin/redis-server, and RabbitMQ on 127.0.0.1:5672 for its test): two
+    workers; one killed -9 three times; Redis restarted mid-run; RabbitMQ as the broker. Each
+    compares every id and mod_ts with the simulator (tests/scaleout; the small ones run in
+    `nox -s tests`)."""
+    _install(session, "test")
+    session.run(
+        "pytest",
+        "tests/scaleout",
+        "-m",
+        "slow",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "log_cli=false",
+        *session.posargs,
+    )
+
+
 #: Debian's packages of the servers the monitoring end-to-end test runs (as child processes).
 MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-pushgateway")
 
