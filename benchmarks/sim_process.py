@@ -18,10 +18,14 @@ from gruponos.simulator import SimulatorConfig, WmsSimulator
 _SMALL = 10
 
 
-def _serve(records: int, entity: str, read_ahead: bool, conn: Connection) -> None:
+def _serve(records: int, entity: str, read_ahead: bool, latency: float, conn: Connection) -> None:
     small = {e: _SMALL for e in ("allocation", "order_hdr", "order_dtl") if e != entity}
     config = SimulatorConfig(
-        records=records, entity_records=small, read_ahead=read_ahead, page_size_max=1250
+        records=records,
+        entity_records=small,
+        read_ahead=read_ahead,
+        page_size_max=1250,
+        latency_seconds=latency,
     )
     with WmsSimulator(config) as sim:
         conn.send((sim.base_url, sim.api_url))
@@ -34,16 +38,27 @@ def _serve(records: int, entity: str, read_ahead: bool, conn: Connection) -> Non
                 conn.send(len(sim.touch(*args)))
             elif command == "count":
                 conn.send(len(sim.truth(*args)))
+            elif command == "peak":  # most requests in flight at once since the last "peak"
+                conn.send(sim.max_in_flight)
+                sim.max_in_flight = sim.in_flight
 
 
 class SimulatorProcess:
-    """A :class:`WmsSimulator` with ``records`` rows of ``entity`` in its own process."""
+    """A :class:`WmsSimulator` with ``records`` rows of ``entity`` in its own process;
+    ``latency`` seconds before every list/detail answer (the simulator's latency mode)."""
 
-    def __init__(self, records: int, entity: str = "allocation", *, read_ahead: bool = True):
+    def __init__(
+        self,
+        records: int,
+        entity: str = "allocation",
+        *,
+        read_ahead: bool = True,
+        latency: float = 0.0,
+    ):
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(
-            target=_serve, args=(records, entity, read_ahead, child), daemon=True
+            target=_serve, args=(records, entity, read_ahead, latency, child), daemon=True
         )
         self._process.start()
         self.base_url, self.api_url = self._conn.recv()
@@ -59,6 +74,10 @@ class SimulatorProcess:
     def count(self, entity: str) -> int:
         """Live rows of ``entity`` (the source's ground truth)."""
         return int(self._call("count", entity))
+
+    def peak_in_flight(self) -> int:
+        """The most requests the simulator answered at once since the last call."""
+        return int(self._call("peak"))
 
     def stop(self) -> None:
         if self._process.is_alive():

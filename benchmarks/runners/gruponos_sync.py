@@ -1,9 +1,11 @@
 """One gruponos sync of ``allocation`` (full or incremental), as the benchmark's measured process.
 
-python gruponos_sync.py BASE_URL DATABASE_URL full|incremental [--metrics]
+python gruponos_sync.py BASE_URL DATABASE_URL full|incremental [--metrics] [--readers N]
 
 ``--metrics`` wires the run as ``gruponos sync`` does with metrics on (the metrics observer, WMS
-requests counted, commits timed); without it no metric is counted.
+requests counted, commits timed); without it no metric is counted. ``--readers N`` sets
+``sync.read_parallelism`` (and lets the WMS client have N requests in flight); without it the
+defaults hold.
 """
 
 from __future__ import annotations
@@ -22,14 +24,19 @@ from gruponos.settings import load_settings
 
 def main() -> None:
     base_url, database_url, mode = sys.argv[1:4]
-    with_metrics = "--metrics" in sys.argv[4:]
+    options = sys.argv[4:]
+    with_metrics = "--metrics" in options
+    readers = int(options[options.index("--readers") + 1]) if "--readers" in options else None
+    sync = {} if readers is None else {"read_parallelism": readers}
+    wms_cap = {} if readers is None else {"max_concurrency": max(readers, 4)}
     tune_allocator()  # as the gruponos command does at start
     configure_logging("json", "warning")
     wms = {"base_url": base_url, "username": "wms_user", "password": "wms_password"}
     settings = load_settings(
         env_file=None,
-        wms={**wms, "page_size": 1250},
+        wms={**wms, "page_size": 1250, **wms_cap},
         sink={"url": database_url},
+        sync=sync,
         metrics={"enabled": with_metrics},
     ).unwrap()
     container = build_container(settings)
