@@ -19,6 +19,8 @@ RUN SOURCE_COMMIT="${VCS_REF}" python -m build --wheel --outdir /dist
 
 # -- runtime: the wheel and its extras from binary wheels only (no compiler here) --------------
 FROM ${PYTHON_IMAGE} AS runtime
+# An ARG before the first FROM is not seen inside a stage until declared again.
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG VCS_REF=""
 ARG BUILD_DATE=""

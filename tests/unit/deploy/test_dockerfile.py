@@ -121,3 +121,19 @@ def test_the_exposed_ports_are_the_configured_ones() -> None:
     exposed = set(only("EXPOSE").value.split())
     assert {env["GRUPONOS_API__PORT"], env["GRUPONOS_SCHEDULE__HEALTH_PORT"]} <= exposed
     assert "9464" in exposed  # gruponos metrics serve's default --port
+
+
+def test_every_build_argument_a_stage_uses_is_declared_in_that_stage() -> None:
+    for stage in range(max(i.stage for i in INSTRUCTIONS) + 1):
+        declared = {
+            name
+            for i in INSTRUCTIONS
+            if i.stage == stage and i.keyword == "ARG"
+            for name in i.pairs()
+        }
+        for instruction in INSTRUCTIONS:
+            if instruction.stage != stage or instruction.keyword in {"FROM", "ARG"}:
+                continue
+            for name in re.findall(r"\$\{(\w+)\}", instruction.value):
+                if name != "PATH":  # ENV PATH="...:${PATH}" is the environment's own
+                    assert name in declared, (stage, instruction.keyword, name)
