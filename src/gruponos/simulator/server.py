@@ -60,6 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     # (path, query, origin, world generation, response) of the page rendered ahead
     read_ahead: tuple[str, str, str, int, Response] | None = None
+    in_flight = False  # this connection's request is counted in the simulator's in_flight
 
     def setup(self) -> None:
         super().setup()
@@ -97,6 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, response: Response, body: bytes | None = None, length: int | None = None
     ) -> None:
         data = response.body if body is None else body
+        self.server.sim.answered(self)  # before the first byte: see WmsSimulator.in_flight
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(data) if length is None else length))
@@ -132,7 +134,10 @@ class WmsSimulator:
         self.requests = 0
         self.read_ahead_hits = 0
         #: Requests being answered right now, and the most at once since the server started
-        #: (tests of a client-side request cap read them: the server's own view).
+        #: (tests of a client-side request cap read them: the server's own view). A request
+        #: counts from its arrival until its answer starts going out: a client that has read the
+        #: whole answer may send its next request before this thread has run again, so counting
+        #: until the write returned would see two requests of one client slot at once.
         self.in_flight = 0
         self.max_in_flight = 0
         self._in_flight_lock = threading.Lock()
@@ -255,9 +260,16 @@ class WmsSimulator:
         with self._in_flight_lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        handler.in_flight = True
         try:
             self._dispatch(handler, method)
         finally:
+            self.answered(handler)  # if nothing was sent (the handler failed)
+
+    def answered(self, handler: _Handler) -> None:
+        """``handler``'s request no longer counts as in flight (once per request)."""
+        if handler.in_flight:
+            handler.in_flight = False
             with self._in_flight_lock:
                 self.in_flight -= 1
 
