@@ -2,7 +2,7 @@
 each, through the Redis gate with the cap at 8, against one simulator over HTTP; the simulator's
 own counters show it never had more than 8 requests in flight (and more than 4, so the requests
 of different processes did overlap: a gate that did nothing would be caught; without the gate
-the same run peaks at 12 here). ~20 s on a 2-core machine: ``nox -s scaleout``.
+the same run peaked at 11 and 12 here). 20-30 s on a 2-core machine: ``nox -s scaleout``.
 """
 
 from __future__ import annotations
