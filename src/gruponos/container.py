@@ -538,6 +538,9 @@ class Container(containers.DeclarativeContainer):
     quarantine = providers.Callable(attrgetter("quarantine"), sql_backend)
 
     options = providers.Callable(sync_options, settings, dry_run=dry_run, triggered_by=triggered_by)
+    #: The distributed runs' plans in the sink: an open one holds the run locks of its entities
+    #: for local runs too (and is never taken for abandoned).
+    plans = providers.Callable(_run_plans, sql_backend)
     sync = providers.Factory(
         SyncEntities,
         source=wms,
@@ -549,6 +552,7 @@ class Container(containers.DeclarativeContainer):
         options=options,
         observer=observer,
         commit=commit,
+        plans=plans,
     )
     replay = providers.Factory(
         ReplayQuarantine,
@@ -569,8 +573,7 @@ class Container(containers.DeclarativeContainer):
     #: target-gruponos; the entrypoint gives ``states`` (its stdout) and ``options``.
     load = providers.Factory(LoadStreams, sink=sink, clock=clock)
 
-    # -- Distributed runs (issue 18): the run plans in the sink, the Celery app ------------------
-    plans = providers.Callable(_run_plans, sql_backend)
+    # -- Distributed runs (issue 18): the run plans in the sink (above), the Celery app ---------
     distributed_runs = providers.Factory(
         DistributedRuns,
         source=wms,

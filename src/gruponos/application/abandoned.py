@@ -9,6 +9,7 @@ whom (:func:`mark_abandoned`). A run whose lock is held is alive and left alone.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -35,12 +36,17 @@ def hold_run(state: StateStore, run_id: str) -> IOResult[Lease, StateError]:
 
 
 def mark_abandoned(
-    runs: RunHistory, state: StateStore, finder: str, now: datetime
+    runs: RunHistory,
+    state: StateStore,
+    finder: str,
+    now: datetime,
+    alive: Collection[str] = (),
 ) -> IOResult[tuple[str, ...], SinkError]:
-    """Record every run found dead as ``abandoned``; the ids of those runs."""
+    """Record every run found dead as ``abandoned``; the ids of those runs. Runs in ``alive``
+    are left alone: a distributed run holds no process lock, its plan says it is open."""
 
     def gone(report: SyncReport) -> bool:
-        if report.run_id == finder:
+        if report.run_id == finder or report.run_id in alive:
             return False
         taken = state.lock(run_lock_key(report.run_id), finder)
         return is_successful(taken.map(lambda lease: lease.release()))

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from returns.io import IO, IOResult, IOSuccess
+from returns.io import IO, IOFailure, IOResult, IOSuccess
 from returns.methods import unwrap_or_failure
 from returns.pipeline import is_successful
 from returns.result import Failure, Result, Success
@@ -43,6 +43,7 @@ from gruponos.application.ports import (
     Page,
     RecordSink,
     RunHistory,
+    RunPlans,
     StateStore,
     SyncEvent,
     SyncObserver,
@@ -61,6 +62,7 @@ from gruponos.domain.checkpoints import (
 from gruponos.domain.normalize import RecordNormalizer
 from gruponos.domain.records import NormalizeOptions
 from gruponos.domain.runs import FAILURE_CODES, EntityReport, RunStatus, SyncReport
+from gruponos.domain.scaleout import RunPlan
 from gruponos.domain.schema import EntitySchema
 
 
@@ -125,6 +127,10 @@ class SyncEntities:
     ``state`` saves the checkpoint after it. The container passes the sink itself when the
     checkpoints live in the sink's database (one transaction for both).
 
+    ``plans``: the distributed runs' plans (:mod:`~gruponos.application.scaleout`). An open
+    distributed run holds the run locks of its entities, so a local run of the same pipeline
+    is refused on them, and it is never taken for abandoned (it holds no process's lock).
+
     >>> # report = SyncEntities(source, sink, state, runs, clock, new_run_id).run(
     >>> #     SyncMode.INCREMENTAL, ["allocation"])
     """
@@ -140,7 +146,9 @@ class SyncEntities:
         options: SyncOptions | None = None,
         observer: SyncObserver | None = None,
         commit: BatchCommit | None = None,
+        plans: RunPlans | None = None,
     ) -> None:
+        self._plans = plans
         self._source = source
         self._sink = sink
         self._state = state
@@ -263,11 +271,36 @@ class SyncEntities:
     ) -> IOResult[EntityReport, EntityReport]:
         """The entity's report: succeeded (or stopped) on the success track, failed on the
         failure track."""
+        free: IOResult[None, PortError] = self._no_open_plan(run_id, mode, key)
         return (
-            self._begin(run_id, mode, key)
+            free.bind(lambda _: self._begin(run_id, mode, key))
             .alt(partial(_with_error, report))
             .bind(partial(self._load, run_id, mode, key, report, stop))
         )
+
+    def _no_open_plan(
+        self, run_id: str, mode: SyncMode, key: StateKey
+    ) -> IOResult[None, PortError]:
+        """Refused (``state.locked``) while a distributed run of the pipeline is open on the
+        entity: its workers hold no process lock a local run could find."""
+        if self._plans is None or self._options.dry_run:
+            return IOSuccess(None)
+
+        def free(opened: tuple[RunPlan, ...]) -> IOResult[None, PortError]:
+            for plan in opened:
+                if plan.run_id != run_id and plan.mode is mode and key.entity in plan.entities:
+                    return IOFailure(
+                        StateError(
+                            "state.locked",
+                            f"distributed run {plan.run_id} is still open on {key.entity} "
+                            f"({key.pipeline}): wait for it to end or cancel it",
+                            {"entity": key.entity, "pipeline": key.pipeline, "holder": plan.run_id},
+                        )
+                    )
+            return IOSuccess(None)
+
+        opened: IOResult[tuple[RunPlan, ...], PortError] = self._plans.open_plans()
+        return opened.bind(free)
 
     def _load(
         self,
@@ -528,7 +561,11 @@ class SyncEntities:
             for other in dead:
                 self._emit("warning", run_id, data={"message": f"run {other} was abandoned"})
 
-        mark_abandoned(self._runs, self._state, run_id, self._clock.now()).map(warn)
+        runs, now = self._runs, self._clock.now()
+        alive: IOResult[tuple[str, ...], PortError] = IOSuccess(())
+        if self._plans is not None:  # open distributed runs are alive without a process lock
+            alive = self._plans.open_plans().map(lambda plans: tuple(p.run_id for p in plans))
+        alive.bind(lambda ids: mark_abandoned(runs, self._state, run_id, now, ids)).map(warn)
 
     def _record(self, report: SyncReport) -> None:
         if self._runs is None or self._options.dry_run:

@@ -13,6 +13,7 @@ from returns.unsafe import unsafe_perform_io
 from gruponos.application.lifecycle import StopSignal
 from gruponos.application.ports import RunRequest, TaskCommit
 from gruponos.application.scaleout import RunProgress, Task, TaskOutcome, TaskResult
+from gruponos.application.sync import SyncEntities
 from gruponos.domain.batches import Batch
 from gruponos.domain.checkpoints import StateKey, SyncMode
 from gruponos.domain.runs import RunStatus, SyncReport
@@ -304,3 +305,38 @@ def test_a_failed_read_commits_what_was_read_and_gives_the_lease_up_for_a_retry(
     assert row.last_id == 5 and set(c.live()) == set(range(1, 6))  # the first page committed
     resumed = _execute(c, task, "w2")
     assert resumed.result is TaskResult.DONE and resumed.records == 4
+
+
+def _local(c: Cluster) -> SyncEntities:
+    """The in-process sync over the same storage, as the container wires it with the plans."""
+    return SyncEntities(
+        c.wms,
+        c.sink,
+        c.state,
+        c.runs,
+        c.clock,
+        lambda: "local-1",
+        c.options,
+        commit=c.sink,
+        plans=c.plans,
+    )
+
+
+def test_a_local_run_of_the_pipeline_is_refused_while_a_distributed_one_is_open() -> None:
+    c = cluster(source(20))
+    _plan(c)
+    refused = _local(c).run(SyncMode.FULL, ["allocation"])
+    report = err_report(refused)
+    assert report.status is RunStatus.FAILED
+    assert "distributed run run-1 is still open" in (report.entities[0].error or "")
+    assert c.live() == {}  # nothing loaded
+    # ... and it did not take the open distributed run for abandoned
+    assert c.db.runs["run-1"].status is RunStatus.RUNNING
+    assert _plan(c)  # still open, still plannable
+    # the incremental pipeline is not blocked by a full distributed run
+    ok(_local(c).run(SyncMode.INCREMENTAL, ["allocation"]))
+
+
+def err_report(result: object) -> SyncReport:
+    error = err(result)  # type: ignore[arg-type]
+    return cast("SyncReport", error.context["report"])

@@ -329,7 +329,12 @@ class SqlRunPlans:
         return self._run("plan.read_failed", {"run_id": run_id}, work)
 
     def open_plans(self) -> IOResult[tuple[RunPlan, ...], SinkError]:
+        """Also asked by every local run (a distributed run's lock): a database that never
+        held a distributed run answers without the tables being created."""
+
         def work(cur: Any) -> tuple[RunPlan, ...]:
+            if not self._ready and not self.db.dialect.existing_columns(cur, PLANS_TABLE):
+                return ()
             cols = _columns(_PLAN_COLUMNS)
             p = self._p(1)
             cur.execute(
@@ -339,7 +344,7 @@ class SqlRunPlans:
             )
             return tuple(self._plan_row(r) for r in cur.fetchall())
 
-        return self._run("plan.read_failed", {}, work)
+        return self.db.run(SinkError, "plan.read_failed", {}, work)
 
     def claim(
         self, run_id: str, entity: str, index: int, owner: str, now: datetime, until: datetime
