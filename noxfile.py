@@ -202,6 +202,25 @@ def scaleout(session: nox.Session) -> None:
     )
 
 
+@nox.session(python=PYTHON)
+def scheduler(session: nox.Session) -> None:
+    """`gruponos scheduler` as real processes with per-second schedules against the simulator
+    (needs the local PostgreSQL for its two-replica test): both pipelines fire, no overlap when
+    a run outlasts its interval, catch-up on start, two schedulers fire each time once (~1 min)."""
+    _install(session, "test")
+    session.run(
+        "pytest",
+        "tests/integration/scheduler",
+        "-m",
+        "slow",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "log_cli=false",
+        *session.posargs,
+    )
+
+
 #: Debian's packages of the servers the monitoring end-to-end test runs (as child processes).
 MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-pushgateway")
 
