@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -130,14 +131,7 @@ class RunFinaliser:
             deleted = self._sink.soft_delete_unseen(entity, plan.run_id, self._clock.now()).bind(
                 lambda n: self._plans.note_deleted(plan.run_id, entity, n).map(lambda _: n)
             )
-        ids = [t.last_id for t in tasks if t.entity == entity and t.last_id is not None]
-        done = Checkpoint(
-            SyncMode.FULL,
-            generation=plan.run_id,
-            last_id=max(ids) if ids else None,
-            complete=True,
-            high_water=plan.high_water_of(entity),
-        )
+        done = _complete_pass(plan, entity, tasks)
         key = StateKey(self._options.full_pipeline, entity)
 
         def saved(count: int) -> IOResult[RunPlan, PortError]:
@@ -219,6 +213,8 @@ class RunFinaliser:
         if ratio > limit:
             error = f"{report.quarantined} of {report.read} records quarantined ({ratio:.1%} > {limit:.1%})"
             return replace(report, status=RunStatus.REJECTED, error=error)
+        if plan.mode is SyncMode.FULL:
+            report = replace(report, checkpoint=_complete_pass(plan, entity, tasks))
         return replace(report, status=RunStatus.SUCCEEDED)
 
     def _closed_report(self, plan: RunPlan) -> IOResult[SyncReport | None, PortError]:
@@ -235,3 +231,15 @@ class RunFinaliser:
             return rebuilt.bind(lambda r: self._runs.record(r).map(lambda _: r))
 
         return got.bind(ensure)
+
+
+def _complete_pass(plan: RunPlan, entity: str, tasks: Sequence[TaskState]) -> Checkpoint:
+    """The full checkpoint of ``entity`` once every window of the pass is done."""
+    ids = [t.last_id for t in tasks if t.entity == entity and t.last_id is not None]
+    return Checkpoint(
+        SyncMode.FULL,
+        generation=plan.run_id,
+        last_id=max(ids) if ids else None,
+        complete=True,
+        high_water=plan.high_water_of(entity),
+    )

@@ -104,7 +104,8 @@ def test_a_distributed_full_run_equals_the_source_and_sums_the_windows() -> None
     assert entity.batches == sum(r.counts.batches for r in _rows(c))
     assert c.db.runs["run-1"] == report
     full = c.db.checkpoints[StateKey("full", "allocation")]
-    assert full.complete and full.generation == "run-1"
+    assert full.complete and full.generation == "run-1" and full.last_id == 45
+    assert entity.checkpoint == full
 
 
 def test_the_incremental_bookmark_is_the_high_water_mark_taken_when_planning() -> None:
