@@ -67,6 +67,7 @@ class SchedulerDaemon:
         )
         self._scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self._started = threading.Event()
+        self._stopping = threading.Event()
 
     def catch_up(self) -> None:
         """Fire at once every pipeline overdue (see ``FireSchedule.catch_up``)."""
@@ -113,11 +114,15 @@ class SchedulerDaemon:
         }
 
     def shutdown(self) -> None:
-        """Stop firing; waits for a fire being handled (a claim and a submit: short)."""
-        if self._started.is_set():
+        """Stop firing: a fire due from now on does nothing; waits for a fire being handled
+        (a claim and a submit: short)."""
+        self._stopping.set()
+        if self._started.is_set() and self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
     def _job(self, name: str) -> None:
+        if self._stopping.is_set():
+            return
         cron = self._crons[name]
         now = self._now()
         # APScheduler 3 does not tell a job which fire it runs: the latest one due is this one

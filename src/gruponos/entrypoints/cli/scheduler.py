@@ -130,6 +130,7 @@ def scheduler(cli: CliContext, catch_up: bool | None) -> None:
                     next_fire={k: _iso(v) for k, v in daemon.next_fires().items()},
                 )
                 stopping.wait()
+                daemon.shutdown()  # first: no fire from now on
                 log.warning(
                     "scheduler.stopping",
                     signal=stopping.signal_name,
