@@ -8,6 +8,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -29,12 +30,14 @@ class Merged(Generic[T]):
     iterator ``index`` is exhausted. Items of one iterator keep their order.
 
     Reader threads, one per iterator, feed one queue of at most ``depth`` items, so memory stays
-    bounded. They start as the caller needs them: the first at once, another each time the
-    caller has waited ``patience`` seconds for an item once items flow (the source is slow:
-    more requests in flight help), or when the running ones are all exhausted. So against a
-    fast source the caller's own work sets the pace with few readers, and against a slow one
-    every iterator is
-    read at the same time. Leaving the ``with`` block stops every reader and closes every
+    bounded. They start as the caller needs them: the first at once, another when the source is
+    the bottleneck, or when the running ones are all exhausted. The source is the bottleneck
+    when, since the last reader started and once items flow, the caller has waited for items
+    ``patience`` seconds in all and (given ``now``, a clock) at least as long as it spent on the
+    items it got: then more requests in flight help. So against a fast source the caller's own
+    work sets the pace with one reader, and against a far one (each page waits its round trip)
+    every iterator is read at the same time. Without ``now``, only waits of a whole timeout
+    count. Leaving the ``with`` block stops every reader and closes every
     iterator, also when the caller stops early; an exception raised by an iterator is re-raised
     in the caller. ``depth`` 0 reads the iterators in turn (one item of each) in the calling
     thread.
@@ -53,8 +56,10 @@ class Merged(Generic[T]):
         depth: int,
         patience: float = 0.2,
         should_stop: Callable[[], bool] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self._items = list(items)
+        self._now = now
         self._depth = depth
         self._patience = patience
         self._should_stop = should_stop
@@ -130,6 +135,10 @@ class Merged(Generic[T]):
             return self._patience if more else None
         return min(self._patience, self._POLL) if more else self._POLL
 
+    def _seconds(self) -> float:
+        """Seconds on the clock (0 without one: then only whole timeouts count as waiting)."""
+        return 0.0 if self._now is None else self._now().timestamp()
+
     def _start_next(self) -> None:
         if self._started < len(self._threads):
             self._threads[self._started].start()
@@ -159,7 +168,8 @@ class Merged(Generic[T]):
         total = len(self._items)
         ended = 0
         flowing = False  # the wait for the very first item (connecting, first page) is no sign
-        waited = 0.0  # seconds waited for the next item so far
+        waited = 0.0  # seconds waited for items since the last reader started
+        busy = 0.0  # seconds the caller spent on items since then
         self._start_next()
         while ended < total:
             if self._started == ended:  # every started reader is done: start the next
@@ -167,22 +177,28 @@ class Merged(Generic[T]):
             more = flowing and self._started < total
             if self._stopping():
                 return
+            if more and waited >= self._patience and waited >= busy:
+                self._start_next()  # the source is the bottleneck: one more request in flight
+                waited = busy = 0.0
+                continue
             timeout = self._wait(more)
+            began = self._seconds()
             try:
                 item = self._queue.get(timeout=timeout)
-            except queue.Empty:  # waiting on the source: one more request in flight
-                waited += timeout or 0.0
-                if more and waited >= self._patience:
-                    self._start_next()
-                    waited = 0.0
+            except queue.Empty:
+                if flowing:
+                    waited += timeout or 0.0
                 continue
-            waited = 0.0
+            if flowing:
+                waited += self._seconds() - began
             flowing = True
             if isinstance(item, _Raised):
                 raise item.error
             if isinstance(item[1], Ended):
                 ended += 1
+            handed = self._seconds()
             yield item
+            busy += self._seconds() - handed
 
 
 @dataclass(frozen=True, slots=True)

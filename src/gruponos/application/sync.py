@@ -350,7 +350,12 @@ class SyncEntities:
         entity = normalizer.schema.entity
         full = mode is SyncMode.FULL
         reads = [self._source.read(entity, w) for w in windows]
-        merged = Merged(reads, self._options.prefetch_pages, should_stop=lambda: stop.requested)
+        merged = Merged(
+            reads,
+            self._options.prefetch_pages,
+            should_stop=lambda: stop.requested,
+            now=self._clock.now,
+        )
         with merged as pages, writer:
             for index, item in pages:
                 if stop.requested:

@@ -190,3 +190,56 @@ def test_the_wait_for_the_first_item_starts_no_other_reader() -> None:
     assert first == (0, 0)
     assert started_at_first == 1
     assert sorted(i for _, i in rest if not isinstance(i, Ended)) == [1, 2]
+
+
+class _ManualClock:
+    """A clock the test moves: the caller's time spent on items."""
+
+    def __init__(self) -> None:
+        self.seconds = 1_000_000.0
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.seconds, UTC)
+
+
+def test_a_caller_busier_than_its_source_starts_no_other_reader() -> None:
+    """Waiting for a page is no reason for another reader when the caller spends longer on the
+    pages it gets (it, not the source, sets the pace: issue 21, loopback no slower)."""
+    gate = threading.Event()
+    sources = [_Gated([0, 1], gate, free=1), *(_Closing([k]) for k in (10, 20, 30))]
+    clock = _ManualClock()
+    merged = Merged(sources, 1, patience=0.001, now=clock.now)
+    started_when: dict[int, int] = {}
+    with merged as items:
+        opener = threading.Timer(0.05, gate.set)  # the second item is slow to come
+        opener.start()
+        for _, item in items:
+            if isinstance(item, Ended):
+                continue
+            started_when[item] = merged.started
+            clock.seconds += 1000  # the caller works on each item far longer than it waits
+    opener.join()
+    assert started_when[0] == started_when[1] == 1  # ~50 waits of 1 ms did not start a reader
+    assert sorted(started_when) == [0, 1, 10, 20, 30]
+
+
+def test_with_a_clock_a_caller_that_mostly_waits_starts_every_reader() -> None:
+    gate = threading.Event()
+    sources = [_Gated([k, k + 100], gate, free=1 if k == 0 else 0) for k in range(4)]
+    clock = _ManualClock()  # never moved: the caller spends no time on items
+    merged = Merged(sources, 1, patience=0.001, now=clock.now)
+
+    def open_when_all_started() -> None:
+        for _ in range(10_000):  # at most ~10 s: then open anyway and let the test fail
+            if merged.started == 4:
+                break
+            gate.wait(timeout=0.001)
+        gate.set()
+
+    opener = threading.Thread(target=open_when_all_started)
+    with merged as items:
+        opener.start()
+        got = sorted(item for _, item in items if not isinstance(item, Ended))
+    opener.join()
+    assert merged.started == 4
+    assert got == [0, 1, 2, 3, 100, 101, 102, 103]
