@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -51,6 +52,8 @@ class Measure:
     ok: bool
     capped: bool = False
     note: str = ""
+    #: CPU seconds (user + system) of the tool's whole process tree, the simulator not included
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -71,6 +74,10 @@ class Result:
     @property
     def rss(self) -> float:
         return max(m.peak_rss_mb for m in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(m.cpu_seconds for m in self.runs)
 
 
 def ensure_envs() -> None:
@@ -99,6 +106,7 @@ def _group_rss(pgid: int) -> int:
 def measure(command: Sequence[str] | str, *, cap: float, shell: bool = False) -> Measure:
     """Run ``command`` in its own process group; wall time and peak RSS of the whole group."""
     peak = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
@@ -127,6 +135,10 @@ def measure(command: Sequence[str] | str, *, cap: float, shell: bool = False) ->
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         seconds = time.perf_counter() - started
+        # every process of the tree was waited for by its parent, so its CPU time is counted in
+        # this process's children once ``proc`` is (not so for a capped run: its killed
+        # grandchildren are reaped by init, so a capped run's CPU is a lower bound)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         done.set()
         sampler.join()
         log.seek(0)
@@ -134,7 +146,8 @@ def measure(command: Sequence[str] | str, *, cap: float, shell: bool = False) ->
     ok = proc.returncode == 0 and not capped
     if not ok and not capped:
         print(f"  FAILED ({proc.returncode}): {tail}", file=sys.stderr)
-    return Measure(seconds, peak / 2**20, ok, capped, "" if ok else tail)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measure(seconds, peak / 2**20, ok, capped, "" if ok else tail, cpu)
 
 
 def reset_schema(schema: str) -> None:
@@ -179,8 +192,8 @@ def bench_size(n: int, runs: int, cap: float, tools: set[str]) -> list[Result]:
                 m = measure(command(), cap=cap, shell=shell)
                 result.runs.append(m)
                 print(
-                    f"  {tool} run {i + 1}: {m.seconds:.2f} s, {m.peak_rss_mb:.0f} MB, ok={m.ok}"
-                    + (" (capped)" if m.capped else ""),
+                    f"  {tool} run {i + 1}: {m.seconds:.2f} s, {m.cpu_seconds:.2f} s CPU,"
+                    f" {m.peak_rss_mb:.0f} MB, ok={m.ok}" + (" (capped)" if m.capped else ""),
                     flush=True,
                 )
                 if m.capped:
@@ -244,7 +257,10 @@ def bench_size(n: int, runs: int, cap: float, tools: set[str]) -> list[Result]:
             changed = sim.touch("allocation", 10_000)
             since = time.time()
             m = measure([*gruponos, "incremental"], cap=cap)
-            print(f"  gruponos incremental ({changed} changed): {m.seconds:.2f} s, ok={m.ok}")
+            print(
+                f"  gruponos incremental ({changed} changed): {m.seconds:.2f} s,"
+                f" {m.cpu_seconds:.2f} s CPU, ok={m.ok}"
+            )
             touched = count_rows(
                 'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"'
                 f' WHERE "GNOS_LOADED_AT" >= to_timestamp({since})'
@@ -329,8 +345,11 @@ def bench_size(n: int, runs: int, cap: float, tools: set[str]) -> list[Result]:
 def table(results: list[Result]) -> str:
     base = {r.records: r for r in results if r.tool == "gruponos full"}
     lines = [
-        "| N | tool | runs | wall s (median) | records/s | gruponos speed-up | peak RSS MB | rows loaded / source |",
-        "|---:|---|---:|---:|---:|---:|---:|---|",
+        (
+            "| N | tool | runs | wall s (median) | records/s | gruponos speed-up | CPU s (median)"
+            " | CPU s per 100K | peak RSS MB | rows loaded / source |"
+        ),
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         capped = any(m.capped for m in r.runs)
@@ -346,8 +365,10 @@ def table(results: list[Result]) -> str:
         if capped and ratio:
             ratio = ">" + ratio
         loaded = f"{r.loaded} / {r.records}" + (" FAILED" if failed and not capped else "")
+        per_100k = f"{r.cpu * 100_000 / r.records:.2f}" if not capped else ""
         lines.append(
-            f"| {r.records:,} | {r.tool} | {len(r.runs)} | {wall} | {rate} | {ratio} | {r.rss:.0f} | {loaded} |"
+            f"| {r.records:,} | {r.tool} | {len(r.runs)} | {wall} | {rate} | {ratio}"
+            f" | {r.cpu:.2f} | {per_100k} | {r.rss:.0f} | {loaded} |"
         )
     return "\n".join(lines)
 
@@ -392,6 +413,7 @@ def main() -> None:
                         "records": r.records,
                         "seconds": [m.seconds for m in r.runs],
                         "peak_rss_mb": [m.peak_rss_mb for m in r.runs],
+                        "cpu_seconds": [m.cpu_seconds for m in r.runs],
                         "capped": [m.capped for m in r.runs],
                         "loaded": r.loaded,
                     }
