@@ -117,6 +117,24 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_small(session: nox.Session) -> None:
+    """The small runs (issue 21): ``gruponos --version``, an incremental sync with no change and
+    with 10,000 changed records, as the command a user starts (needs the local PostgreSQL);
+    ``nox -s bench_small -- --runs 10 --hyperfine``."""
+    _install(session)
+    session.run("python", "benchmarks/small_runs.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_readers(session: nox.Session) -> None:
+    """The full sync with 1, 2, 4, 8 readers against a WMS 200 ms away (the simulator's latency
+    mode), and the default against one reader on loopback (needs the local PostgreSQL)."""
+    _install(session)
+    session.run("python", "-m", "compileall", "-q", "src")
+    session.run("python", "benchmarks/readers_curve.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def api_load(session: nox.Session) -> None:
     """The API service's load check (needs the local PostgreSQL): GET /api/v1/runs at 200
     requests/s for 30 s, open-loop; prints the latency percentiles that docs/performance.md
