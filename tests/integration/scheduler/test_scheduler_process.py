@@ -294,3 +294,34 @@ def test_two_scheduler_processes_on_one_postgresql_fire_each_time_once(
         for before, after in itertools.pairwise(ordered):
             assert before.finished_at is not None
             assert before.finished_at <= after.started_at, (before, after)
+
+
+def test_sigterm_during_a_run_stops_firing_and_the_run_ends_interrupted_then_exit_0(
+    tmp_path: Path,
+) -> None:
+    sink = f"sqlite:///{tmp_path / 'sink.db'}"
+    with simulator(records=2000, latency_seconds=0.3) as sim:  # 20 pages: several seconds
+        env = scheduler_env(
+            sim,
+            sink,
+            GRUPONOS_SCHEDULE__FULL="* * * * * *",
+            GRUPONOS_SCHEDULE__INCREMENTAL="0 0 1 1 *",
+            GRUPONOS_SCHEDULE__CATCH_UP="false",
+        )
+        with running(env, tmp_path / "scheduler.log") as daemon:
+
+            def a_run_going() -> bool:
+                return any(r.status is RunStatus.RUNNING for r in runs_of(sink))
+
+            wait_for("a full run to be running", a_run_going)
+            assert daemon.stop() == 0
+            stopping = daemon.events("scheduler.stopping")
+            assert [e["signal"] for e in stopping] == ["SIGTERM"]
+            log = daemon.log.read_text().splitlines()
+            after = log[next(i for i, line in enumerate(log) if "scheduler.stopping" in line) :]
+            assert not any('"schedule.fire"' in line for line in after)  # no fire after it
+    runs = sorted(scheduled(runs_of(sink), SyncMode.FULL), key=lambda r: r.started_at)
+    # the run going at the signal stopped after its batch in flight; none is left running
+    assert runs[-1].status is RunStatus.INTERRUPTED
+    assert runs[-1].error is None or "stopping" in runs[-1].error
+    assert all(r.status is RunStatus.SUCCEEDED for r in runs[:-1])
