@@ -197,6 +197,36 @@ def _taken_within(gate: RequestGate, seconds: float) -> bool:
     return got
 
 
+WAITER = """
+import sys
+from gruponos.adapters.wms_http.gate import connect_redis_gate
+gate = connect_redis_gate(sys.argv[1], sys.argv[2], 1, poll_seconds=0.1)
+with gate.slot():
+    pass
+"""
+
+
+def test_a_waiter_killed_in_line_holds_up_the_next_only_briefly(cap_name: str) -> None:
+    gate = redis_gate(cap_name, 1, poll_seconds=0.1)  # holders' leases: the default 15 s
+    client = redis.Redis.from_url(REDIS_URL)
+    queue = f"gruponos:cap:{{{cap_name}}}:queue"
+    try:
+        with (
+            gate.slot(),
+            subprocess.Popen(  # noqa: S603 - our own interpreter and script
+                [sys.executable, "-c", WAITER, REDIS_URL, cap_name]
+            ) as waiter,
+        ):
+            assert wait_for(partial(_queued, client, queue, 1))  # first in line
+            waiter.send_signal(signal.SIGKILL)
+            waiter.wait(10)
+        # the dead waiter's place lapses after 2 s, far sooner than a holder's 15 s lease
+        assert _taken_within(gate, 10)
+    finally:
+        client.close()
+        gate.close()
+
+
 def test_an_unreachable_redis_is_one_clear_error_without_the_password() -> None:
     started = time.monotonic()
     with pytest.raises(GateUnavailable) as caught:

@@ -104,7 +104,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[3])
 """
 
-# KEYS: holders, queue, waiting, tickets; ARGV: token, limit, lease ms, wake prefix
+# KEYS: holders, queue, waiting, tickets; ARGV: token, limit, lease ms, wake prefix, waiter's
+# lease ms
 _ACQUIRE = (
     _PRELUDE
     + """
@@ -125,7 +126,7 @@ if free > 0 and redis.call('ZRANK', KEYS[2], ARGV[1]) < free then
   redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
   return 1
 end
-redis.call('ZADD', KEYS[3], now + lease, ARGV[1])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1])
 return 0
 """
 )
@@ -179,7 +180,9 @@ class RedisGate:
     Each slot is a lease (``lease_seconds``) renewed by a background thread while held; a process
     killed while holding slots loses them when their leases run out. Waiters take FIFO tickets and
     are woken by the release that makes room for them (a blocking pop on a list of their own),
-    asking again every ``poll_seconds`` in case a wake-up was lost or a lease ran out.
+    asking again every ``poll_seconds`` in case a wake-up was lost or a lease ran out; each ask
+    renews the waiter's place in line for ``4 * poll_seconds`` (at least 2 s), so a waiter killed
+    in line holds up those behind it no longer than that.
     """
 
     def __init__(
@@ -199,6 +202,7 @@ class RedisGate:
         self._lease_ms = int(lease_seconds * 1000)
         self._lease_seconds = lease_seconds
         self._poll = poll_seconds
+        self._waiter_lease_ms = int(max(4 * poll_seconds, 2.0) * 1000)
         base = f"gruponos:cap:{{{name}}}"
         self._keys = [f"{base}:holders", f"{base}:queue", f"{base}:waiting", f"{base}:tickets"]
         self._wake = f"{base}:wake:"
@@ -244,7 +248,7 @@ class RedisGate:
     # -- internals --------------------------------------------------------------------------
 
     def _args(self, token: str) -> list[str | int]:
-        return [token, self._limit, self._lease_ms, self._wake]
+        return [token, self._limit, self._lease_ms, self._wake, self._waiter_lease_ms]
 
     def _wait_for(self, token: str) -> None:
         try:
@@ -253,6 +257,9 @@ class RedisGate:
         except self._errors() as exc:
             self._forget(token)  # leave the queue if Redis is back; else the lease runs out
             raise GateUnavailable(_reason(exc)) from None
+        except BaseException:  # interrupted in line (a stop, a signal): leave it
+            self._forget(token)
+            raise
         with self._lock:
             self._held.add(token)
             if self._renewer is None or self._renewer_pid != os.getpid():  # none, or forked
