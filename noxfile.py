@@ -102,6 +102,63 @@ def package(session: nox.Session) -> None:
     shutil.rmtree(tmp)
 
 
+#: The Kubernetes version whose JSON schemas (kubernetes-validate, offline) the manifests must meet.
+KUBERNETES_VERSION = "1.34.0"
+
+
+@nox.session(python=PYTHON)
+def deploy(session: nox.Session) -> None:
+    """The deployment files (issue 19): yamllint; every manifest under deploy/k8s against the
+    Kubernetes JSON schemas of KUBERNETES_VERSION (kubernetes-validate --strict, offline); each
+    overlay rendered with `kubectl kustomize` and validated the same way when kubectl is
+    installed; the deployment tests (Dockerfile, Compose, manifests, the custom resources against
+    deploy/k8s/schemas); and the image's start command run outside a container under tini
+    (Debian's package, installed with apt-get when missing)."""
+    if shutil.which("tini") is None:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run(
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "tini",
+            external=True,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
+    _install(session, "test", "deploy")
+    session.run("yamllint", "--strict", "deploy", ".yamllint.yaml")
+    manifests = sorted(
+        str(p)
+        for p in Path("deploy/k8s").rglob("*.yaml")
+        if p.name != "kustomization.yaml" and not p.name.endswith(".patch.yaml")
+    )
+    validate = ("kubernetes-validate", "--strict", "--quiet", "-k", KUBERNETES_VERSION)
+    session.run(*validate, *manifests)
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        session.log("kubectl is not installed: the overlays are not rendered here")
+    else:
+        rendered = Path(session.create_tmp()).resolve() / "rendered"
+        rendered.mkdir(exist_ok=True)
+        for overlay in sorted(Path("deploy/k8s/overlays").iterdir()):
+            out = rendered / f"{overlay.name}.yaml"
+            text = session.run(kubectl, "kustomize", str(overlay), external=True, silent=True)
+            out.write_text(str(text), encoding="utf-8")
+            session.run(*validate, str(out))
+    session.run(
+        "pytest",
+        "tests/unit/deploy",
+        "tests/integration/deploy",
+        "tests/e2e/test_install_without_extras.py",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "log_cli=false",
+        *session.posargs,
+    )
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """gruponos against dlt, the Singer stack and the floors (needs the local PostgreSQL).
