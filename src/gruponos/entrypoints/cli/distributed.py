@@ -46,12 +46,20 @@ def as_celery(settings: Settings) -> Settings:
     return settings.model_copy(update={"executor": executor})
 
 
-@contextmanager
-def _watch_stopped() -> Iterator[threading.Event]:
-    """SIGINT and SIGTERM end the watching (set the event), not the run."""
-    stopped = threading.Event()
+class _Stopped(threading.Event):
+    """Set by the first SIGINT or SIGTERM, which it keeps (for the exit code, 128 + it)."""
 
-    def on_signal(_signum: int, _frame: object) -> None:
+    signum = int(signal.SIGINT)
+
+
+@contextmanager
+def _watch_stopped() -> Iterator[_Stopped]:
+    """SIGINT and SIGTERM end the watching (set the event), not the run."""
+    stopped = _Stopped()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not stopped.is_set():
+            stopped.signum = signum
         stopped.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -77,7 +85,8 @@ def run_distributed(
 
     settings = as_celery(settings)
     refuse_sqlite(settings)
-    with cli.wired(settings) as container:
+    # The signals are taken before the run is sent: a Ctrl-C from now on ends the watching.
+    with cli.wired(settings) as container, _watch_stopped() as stopped:
         problem = broker_problem(container.celery_app(), settings.executor.broker_url)
         if problem is not None:
             fail(problem, ExitCode.FAILED)
@@ -93,15 +102,14 @@ def run_distributed(
         click.echo(
             f"run {run_id} sent to the workers; waiting (Ctrl-C leaves it running)", err=True
         )
-        with _watch_stopped() as stopped:
-            report = _wait(container, run_id, stopped, progress=progress)
+        report = _wait(container, run_id, stopped, progress=progress)
         if report is None:
             click.echo(
                 f"stopped waiting: run {run_id} goes on on the workers; follow it with "
                 f"`gruponos runs show {run_id}` (cancel it over the API)",
                 err=True,
             )
-            raise SystemExit(128 + int(signal.SIGINT))
+            raise SystemExit(128 + stopped.signum)
     if as_json:
         print_json(report.to_json())
     else:
@@ -110,7 +118,7 @@ def run_distributed(
 
 
 def _wait(
-    container: Container, run_id: str, stopped: threading.Event, *, progress: bool
+    container: Container, run_id: str, stopped: _Stopped, *, progress: bool
 ) -> SyncReport | None:
     """The run's final report, or ``None`` when the watching was stopped first."""
     history: RunHistory = container.runs()
