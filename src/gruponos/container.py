@@ -604,8 +604,8 @@ class Container(containers.DeclarativeContainer):
     metrics_observer = providers.Singleton(_metrics_observer, settings)
     #: Built-in alerts judged after each run; ``None`` when no channel is configured.
     alert_on_run = providers.Singleton(_alert_on_run, settings, runs, state, clock)
-    #: The WMS source with its requests counted, and the commit timed (``sync``'s, when
-    #: metrics are on: ``container.sync.add_kwargs(source=..., commit=...)``).
+    #: The WMS source with its requests counted, and the commit timed (when metrics are on,
+    #: ``wms`` is overridden by ``counted_wms`` and ``sync`` takes ``commit=timed_commit``).
     counted_wms = providers.Resource(_counted_wms_source, settings, request_gate)
     timed_commit = providers.Factory(_timed_commit, commit)
     #: ``gruponos check``: completeness and consistency of what is loaded.
