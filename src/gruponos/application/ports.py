@@ -359,8 +359,9 @@ class CommittedStates(Protocol):
 @dataclass(frozen=True, slots=True)
 class TaskCommit:
     """What a task's batch moves forward in its plan row, in the batch's own transaction: the
-    records it read (the store adds the batch's outcome to the row's counts), the window's new ``last_id`` or the entity task's ``position``, the lease's
-    new expiry, and (an entity task) the incremental checkpoint it justifies."""
+    records it read (the store adds the batch's outcome to the row's counts), the window's new
+    ``last_id`` or the entity task's ``position``, the lease's new expiry, and (an entity task)
+    the incremental checkpoint it justifies."""
 
     read: int
     lease_until: datetime
