@@ -20,12 +20,14 @@ _SMALL = 10
 
 def _serve(records: int, entity: str, read_ahead: bool, latency: float, conn: Connection) -> None:
     small = {e: _SMALL for e in ("allocation", "order_hdr", "order_dtl") if e != entity}
+    # latency only when asked for: a tree from before the latency mode (a "before" run with
+    # PYTHONPATH pointing at it, docs/performance.md) still serves
     config = SimulatorConfig(
         records=records,
         entity_records=small,
         read_ahead=read_ahead,
         page_size_max=1250,
-        latency_seconds=latency,
+        **({"latency_seconds": latency} if latency else {}),
     )
     with WmsSimulator(config) as sim:
         conn.send((sim.base_url, sim.api_url))
