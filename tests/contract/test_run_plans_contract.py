@@ -189,6 +189,20 @@ def test_cancel_ends_the_pending_tasks_and_fences_their_commits(store: Store) ->
     assert err(store.plans.commit(batch, taken, "w1", progress)).code == "plan.lease_lost"
 
 
+def test_a_failed_task_is_final_and_fences_its_holder(store: Store) -> None:
+    _plan(store)
+    taken = _claim(store, 0, "w1")
+    assert taken is not None
+    assert ok(store.plans.fail_task("run-1", "order_hdr", 0, "WMS kept failing")) is True
+    assert ok(store.plans.fail_task("run-1", "order_hdr", 0, "again")) is False
+    row = cast("tuple[TaskState, ...]", ok(store.plans.tasks("run-1")))[0]
+    assert (row.status, row.owner, row.error) == (TaskStatus.FAILED, None, "WMS kept failing")
+    batch = Batch("order_hdr", "run-1", (record(5, 1),), generation="run-1")
+    progress = TaskCommit(read=1, lease_until=T0 + LEASE, last_id=5)
+    assert err(store.plans.commit(batch, taken, "w1", progress)).code == "plan.lease_lost"
+    assert _claim(store, 0, "w2", timedelta(hours=1)) is None
+
+
 def test_one_finaliser_at_a_time_and_a_closed_run_takes_no_lease(store: Store) -> None:
     _plan(store)
     held = cast("RunPlan | None", ok(store.plans.claim_run("run-1", "f1", T0, T0 + LEASE)))

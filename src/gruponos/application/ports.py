@@ -446,3 +446,10 @@ class RunPlans(Protocol):
         """Mark the run's pending tasks cancelled (their in-flight commits then fail the
         fence); how many."""
         ...
+
+    def fail_task(
+        self, run_id: str, entity: str, index: int, error: str
+    ) -> IOResult[bool, SinkError]:
+        """Mark a pending task failed whoever holds it (the executor gave up on it; a holder's
+        next commit fails the fence); ``False`` when it was not pending."""
+        ...

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from functools import partial
 
@@ -237,19 +236,10 @@ class TaskRunner:
     def give_up(self, task: Task, error: str) -> IOResult[bool, PortError]:
         """The executor stopped retrying ``task``: mark it failed (whoever holds it), so the run
         can close as failed. ``False`` when it was no longer pending."""
-        now = self._clock.now()
-        taker = f"give-up:{uuid.uuid4().hex}"
-        # Take the lease whatever its state (expired now by construction), then end it failed.
-        claimed: IOResult[TaskState | None, PortError] = self._plans.claim(
-            task.run_id, task.entity, task.index, taker, now + self._dist.lease * 1000, now
+        failed: IOResult[bool, PortError] = self._plans.fail_task(
+            task.run_id, task.entity, task.index, error
         )
-
-        def failed(row: TaskState | None) -> IOResult[bool, PortError]:
-            if row is None:
-                return IOSuccess(False)  # noqa: FBT003 - a result's value
-            return self._plans.end_task(row, taker, TaskStatus.FAILED, TaskCounts(), error)
-
-        return claimed.bind(failed)
+        return failed
 
 
 class _TaskCommit:

@@ -53,6 +53,7 @@ def _exercise() -> tuple[list[str], list[tuple[Any, ...]], str]:
     plans.close_run(plan, "f1")
     plans.note_deleted("r1", "order_hdr", 3)
     plans.cancel("r1", "cancelled")
+    plans.fail_task("r1", "order_hdr", 0, "gave up")
     calls = backend.db.conn.calls
     sent: list[str] = []
     for call in calls:

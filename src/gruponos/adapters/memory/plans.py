@@ -157,6 +157,18 @@ class InMemoryRunPlans:
                 self.plans[run_id] = replace(plan, deleted=(*kept, (entity, deleted)))
             return IOSuccess(None)
 
+    def fail_task(
+        self, run_id: str, entity: str, index: int, error: str
+    ) -> IOResult[bool, SinkError]:
+        with self._lock:
+            row = self.rows.get((run_id, entity, index))
+            if row is None or row.status is not TaskStatus.PENDING:
+                return IOSuccess(False)  # noqa: FBT003 - a result's value
+            self.rows[(run_id, entity, index)] = replace(
+                row, status=TaskStatus.FAILED, owner=None, lease_until=None, error=error
+            )
+            return IOSuccess(True)  # noqa: FBT003 - a result's value
+
     def cancel(self, run_id: str, reason: str) -> IOResult[int, SinkError]:
         with self._lock:
             plan = self.plans.get(run_id)

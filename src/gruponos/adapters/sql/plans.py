@@ -532,6 +532,29 @@ class SqlRunPlans:
 
         return self._run("plan.update_failed", {"run_id": run_id}, work)
 
+    def fail_task(
+        self, run_id: str, entity: str, index: int, error: str
+    ) -> IOResult[bool, SinkError]:
+        def work(cur: Any) -> bool:
+            p = self._p(6)
+            cur.execute(
+                f'UPDATE "{TASKS_TABLE}" SET "STATUS" = {p[0]}, "OWNER" = NULL,'
+                f' "LEASE_UNTIL" = NULL, "ERROR" = {p[1]}'
+                f' WHERE "RUN_ID" = {p[2]} AND "ENTITY" = {p[3]} AND "IDX" = {p[4]}'
+                f' AND "STATUS" = {p[5]}',
+                (
+                    TaskStatus.FAILED.value,
+                    error[:4000],
+                    run_id,
+                    entity,
+                    index,
+                    TaskStatus.PENDING.value,
+                ),
+            )
+            return bool(cur.rowcount == 1)
+
+        return self._run("plan.update_failed", {"run_id": run_id}, work)
+
     def cancel(self, run_id: str, reason: str) -> IOResult[int, SinkError]:
         def work(cur: Any) -> int:
             p = self._p(5)
