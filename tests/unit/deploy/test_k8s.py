@@ -319,3 +319,35 @@ def test_a_crd_schema_refuses_a_misspelt_field() -> None:
     broken = {**scaled, "spec": {**scaled["spec"], "maxReplicas": 10}}
     with pytest.raises(jsonschema.ValidationError, match="maxReplicas"):
         jsonschema.validate(broken, schema)
+
+
+#: The process measured (docs/deployment.md, "Sizing") -> the workloads it sizes.
+MEASURED = {
+    "api serve, after 2,000 requests": ("Deployment", "gruponos-api"),
+    "worker --concurrency 2, at the end": ("Deployment", "gruponos-worker"),
+    "scheduler": ("Deployment", "gruponos-scheduler"),
+    "sync full (in-process)": ("CronJob", "gruponos-full"),
+}
+
+
+def measured_peaks() -> dict[str, float]:
+    text = (K8S.parents[1] / "docs" / "deployment.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| [^|]+ \| (\d+) \|", text, re.MULTILINE)
+    return {process: float(peak) for process, peak in rows}
+
+
+def test_memory_requests_cover_the_measured_peaks_and_limits_are_twice_them() -> None:
+    peaks = measured_peaks()
+    assert set(MEASURED) <= set(peaks), peaks
+    for process, (kind, name) in MEASURED.items():
+        workloads_sized = [named(kind, name)]
+        if kind == "CronJob":
+            workloads_sized = of_kind("CronJob")  # both pipelines: the full one is the larger
+        for workload in workloads_sized:
+            for container in pod_spec(workload)["containers"]:
+                request = _mib(container["resources"]["requests"]["memory"])
+                limit = _mib(container["resources"]["limits"]["memory"])
+                assert request >= peaks[process], (name, request, peaks[process])
+                assert limit == 2 * request, name
+    worker = pod_spec(named("Deployment", "gruponos-worker"))["containers"][0]
+    assert worker["args"] == ["worker", "--concurrency", "2"]  # as measured
