@@ -35,6 +35,7 @@ from functools import partial
 from typing import Any
 
 from returns.io import IOFailure, IOResult, IOSuccess
+from returns.pipeline import is_successful
 
 from gruponos.application.errors import PortError, StateError
 from gruponos.application.lifecycle import StopSignal
@@ -151,13 +152,23 @@ class DistributedRuns:
         if plan is not None:
             return self._pending_tasks(request.run_id)
         keys = [StateKey(self._pipeline(request.mode), e) for e in request.entities]
-        locked: IOResult[tuple[Lease, ...], PortError] = each(
-            keys, lambda key: self._state.lock(key, request.run_id)
-        )
+        locked = self._lock_all(keys, request.run_id)
         planned: IOResult[tuple[Task, ...], PortError] = locked.bind(
             partial(self._plan_holding, request)
         )
         return planned
+
+    def _lock_all(self, keys: list[StateKey], owner: str) -> IOResult[tuple[Lease, ...], PortError]:
+        """Every key's run lock, or none: the ones taken are released when one is refused."""
+        held: list[Lease] = []
+        for key in keys:
+            taken: IOResult[Lease, PortError] = self._state.lock(key, owner)
+            if not is_successful(taken):
+                for lease in held:
+                    lease.release()
+                return taken.map(lambda _: ())
+            taken.map(held.append)
+        return IOSuccess(tuple(held))
 
     def _plan_holding(
         self, request: RunRequest, leases: tuple[Lease, ...]

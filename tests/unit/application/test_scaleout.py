@@ -239,6 +239,15 @@ def test_a_live_local_run_holding_the_lock_refuses_the_plan() -> None:
     assert _plan(c)
 
 
+def test_a_refused_plan_releases_the_run_locks_it_took() -> None:
+    c = cluster(source(20))
+    other = ok(c.state.lock(StateKey("full", "order_hdr"), "local-run"))
+    both = RunRequest("run-1", SyncMode.FULL, ("allocation", "order_hdr"))
+    assert err(c.runs_model.plan(both)).code == "state.locked"
+    ok(c.state.lock(StateKey("full", "allocation"), "someone-else"))  # free again
+    other.release()  # type: ignore[attr-defined]
+
+
 def test_cancel_closes_the_run_and_stops_its_tasks() -> None:
     c = cluster(source(45))
     tasks = _plan(c)
