@@ -5,7 +5,8 @@
 Each setup loads the same simulator data (in a process of its own, not counted) into a fresh
 PostgreSQL schema through the ``gruponos`` command, as a user starts it: ``gruponos sync full``
 for ``local``; for ``celery-N``, N ``gruponos worker`` processes on a private ``redis-server``
-and ``gruponos sync full --executor celery`` waiting for the report. Measured: the wall time of
+and ``gruponos sync full --executor celery`` waiting for the report (20 windows of ids).
+Measured: the wall time of
 the sync command, records/s, and the CPU seconds of every gruponos process of the setup (the
 command and the workers: user + system from ``/proc/<pid>/stat``, worker start-up excluded) per
 100,000 records. The rows loaded are compared with the source's. The database's own CPU is not
@@ -135,36 +136,42 @@ def run_setup(setup: str, records: int, sim: SimulatorProcess, tmp: Path) -> Row
         env |= {
             "GRUPONOS_EXECUTOR__BROKER_URL": f"redis://127.0.0.1:{port}/0",
             "GRUPONOS_EXECUTOR__QUEUE": f"bench{port}",
+            # 20 windows whatever the size, so that 4 workers have work to share
+            "GRUPONOS_EXECUTOR__WINDOW_IDS": str(max(1000, records // 20)),
         }
+        worker_env = env | {"GRUPONOS_LOG__LEVEL": "info"}  # worker.ready is an info line
         workers = [
             subprocess.Popen(
                 [GRUPONOS, "--env-file", "/nonexistent/.env", "worker"],
-                env=env,
+                env=worker_env,
                 stdout=subprocess.DEVNULL,
                 stderr=(tmp / f"worker-{setup}-{i}.log").open("wb"),
             )
             for i in range(int(setup.split("-")[1]))
         ]
-        # The workers' start-up (imports, connections) is not the sync's work.
-        _wait_ready([tmp / f"worker-{setup}-{i}.log" for i in range(len(workers))])
         command += ["--executor", "celery"]
-    before = sum(cpu_seconds(w.pid) for w in workers)
-    started = time.perf_counter()
-    before_children = os.times()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    after_children = os.times()
-    cpu = (after_children.children_user - before_children.children_user) + (
-        after_children.children_system - before_children.children_system
-    )
-    cpu += sum(cpu_seconds(w.pid) for w in workers) - before
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        worker.wait(60)
-    if redis is not None:
-        redis.terminate()
-        redis.wait(30)
+    try:
+        if workers:
+            # The workers' start-up (imports, connections) is not the sync's work.
+            _wait_ready([tmp / f"worker-{setup}-{i}.log" for i in range(len(workers))])
+        before = sum(cpu_seconds(w.pid) for w in workers)
+        started = time.perf_counter()
+        before_children = os.times()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        after_children = os.times()
+        cpu = (after_children.children_user - before_children.children_user) + (
+            after_children.children_system - before_children.children_system
+        )
+        cpu += sum(cpu_seconds(w.pid) for w in workers) - before
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(60)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(30)
     if done.returncode != 0:
         print(f"  {setup} FAILED ({done.returncode}): {done.stderr[-1500:]}", file=sys.stderr)
     return Row(setup, records, seconds, cpu, loaded_rows(), done.returncode == 0)

@@ -120,19 +120,30 @@ def run_distributed(
 def _wait(
     container: Container, run_id: str, stopped: _Stopped, *, progress: bool
 ) -> SyncReport | None:
-    """The run's final report, or ``None`` when the watching was stopped first."""
-    history: RunHistory = container.runs()
-    runs: DistributedRuns = container.distributed_runs()
+    """The run's final report, or ``None`` when the watching was stopped first. A database
+    that stops answering (restarted) is connected again at the next look."""
+    from gruponos.container import StartupError  # noqa: PLC0415 - with the container
+
     last_line = ""
     said_at = 0.0
+    wired: tuple[RunHistory, DistributedRuns] | None = None
     while not stopped.wait(POLL_SECONDS):
+        if wired is None:
+            try:
+                wired = (container.runs(), container.distributed_runs())
+            except StartupError:
+                continue  # not reachable yet: look again
+        history, runs = wired
         found = history.get_run(run_id)
-        if isinstance(found, IOSuccess):
-            report: SyncReport | None = unsafe_perform_io(found.unwrap())
-            if report is not None and report.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
-                if progress:
-                    sys.stderr.write("\n")
-                return report
+        if not isinstance(found, IOSuccess):
+            container.shutdown_resources()  # the next look connects afresh
+            wired = None
+            continue
+        report: SyncReport | None = unsafe_perform_io(found.unwrap())
+        if report is not None and report.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            if progress:
+                sys.stderr.write("\n")
+            return report
         seen = runs.progress(run_id)
         if not isinstance(seen, IOSuccess):
             continue
