@@ -341,12 +341,14 @@ def celery_app_of(settings: Settings) -> Celery:
     return celery_app(executor.broker_url, executor.queue, executor.visibility_timeout_seconds)
 
 
-def _celery_executor(app: Celery, runs: DistributedRuns, history: RunHistory) -> CeleryExecutor:
+def _celery_executor(
+    app: Celery, runs: DistributedRuns, history: RunHistory, clock: Clock
+) -> CeleryExecutor:
     from gruponos.adapters.executors.celery_executor import (  # noqa: PLC0415 - when chosen
         CeleryExecutor,
     )
 
-    return CeleryExecutor(app, runs, history)
+    return CeleryExecutor(app, runs, history, clock)
 
 
 def _run_plans(backend: SqlBackend) -> SqlRunPlans:
@@ -595,7 +597,7 @@ class Container(containers.DeclarativeContainer):
     executor = providers.Selector(
         providers.Callable(attrgetter("executor.kind"), settings),
         local=providers.Singleton(_local_executor, settings, launcher, runs, clock),
-        celery=providers.Singleton(_celery_executor, celery_app, distributed_runs, runs),
+        celery=providers.Singleton(_celery_executor, celery_app, distributed_runs, runs, clock),
     )
     run_service = providers.Singleton(_run_service, settings, runs, state, executor, clock, run_ids)
 

@@ -195,7 +195,7 @@ def test_the_executor_sends_the_coordinator_cancels_through_the_plan_and_lists_t
 ):
     c = cluster(source(30), window_ids=10)
     app, _ = _worker(c)
-    executor = CeleryExecutor(app, c.runs_model, c.runs)
+    executor = CeleryExecutor(app, c.runs_model, c.runs, c.clock)
     assert executor.submit(FULL)
     assert app.sent[0][0] == COORDINATE
     _, args = app.sent.popleft()
@@ -209,3 +209,18 @@ def test_the_executor_sends_the_coordinator_cancels_through_the_plan_and_lists_t
     executor.close()
     assert not executor.submit(RunRequest("run-2", SyncMode.FULL, ("allocation",)))
     assert FINALISE in {name for name, _ in app.sent} or not app.sent
+
+
+def test_active_runs_are_open_plans_and_fresh_queued_rows_never_a_dead_running_row() -> None:
+    c = cluster(source(20), window_ids=10)
+    app, _ = _worker(c)
+    executor = CeleryExecutor(app, c.runs_model, c.runs, c.clock, timedelta(minutes=10))
+    now = c.clock.now()
+    dead = SyncReport("dead-local", SyncMode.FULL, started_at=now)  # a CLI run killed -9
+    ok(c.runs.record(dead))
+    queued = SyncReport("just-sent", SyncMode.FULL, started_at=now, status=RunStatus.QUEUED)
+    ok(c.runs.record(queued))
+    ok(c.runs_model.plan(FULL))
+    assert {r.run_id for r in executor.active()} == {"run-1", "just-sent"}
+    c.clock.advance(11 * 60)  # the coordinator of "just-sent" never came: it stops counting
+    assert {r.run_id for r in executor.active()} == {"run-1"}

@@ -3,20 +3,21 @@
 :meth:`CeleryExecutor.submit` sends one ``gruponos.coordinate`` message; a worker plans the run in
 the sink and fans its tasks out. Nothing about a run is held in this process: :meth:`cancel` goes
 through the run plan (:meth:`DistributedRuns.cancel`), and :meth:`active` is read from the run
-history (queued and running runs), so any process of the deployment sees the same runs.
+history (open plans, and runs queued a moment ago), so any process of the deployment sees the same runs.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from returns.io import IOSuccess
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.executors.celery_app import COORDINATE, request_to_json
-from gruponos.application.ports import RunHistory, RunQuery, RunRequest
-from gruponos.domain.runs import RunStatus
+from gruponos.application.ports import Clock, RunHistory, RunQuery, RunRequest
+from gruponos.domain.runs import RunStatus, SyncReport
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -35,13 +36,22 @@ def _broker_errors() -> tuple[type[Exception], ...]:
 class CeleryExecutor:
     """Implements ``RunExecutor`` by sending runs to Celery workers.
 
-    >>> # executor = CeleryExecutor(celery_app(url, "gruponos", 7200.0), runs, history)
+    >>> # executor = CeleryExecutor(celery_app(url, "gruponos", 7200.0), runs, history, clock)
     """
 
-    def __init__(self, app: Celery, runs: DistributedRuns, history: RunHistory) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        runs: DistributedRuns,
+        history: RunHistory,
+        clock: Clock,
+        queued_for: timedelta = timedelta(minutes=10),
+    ) -> None:
         self._app = app
         self._runs = runs
         self._history = history
+        self._clock = clock
+        self._queued_for = queued_for
         self._closed = False
 
     def submit(self, request: RunRequest) -> bool:
@@ -62,22 +72,31 @@ class CeleryExecutor:
         return isinstance(self._runs.cancel(run_id, reason), IOSuccess)
 
     def active(self) -> tuple[RunRequest, ...]:
-        """Queued and running runs of the history (whoever executes them)."""
-        found: list[RunRequest] = []
-        for status in (RunStatus.QUEUED, RunStatus.RUNNING):
-            listed = self._history.find_runs(RunQuery(limit=1000, status=status))
-            if not isinstance(listed, IOSuccess):
-                continue
+        """The distributed runs not closed yet (their plans are open), and the runs recorded
+        ``queued`` less than ``queued_for`` ago (sent, not planned yet). A ``running`` row of a
+        process that died is not one of them: it would block its pipeline for ever."""
+        found: dict[str, RunRequest] = {}
+        opened = self._runs.open_runs()
+        if isinstance(opened, IOSuccess):
+            for run_id in unsafe_perform_io(opened.unwrap()):
+                got = self._history.get_run(run_id)
+                report = unsafe_perform_io(got.unwrap()) if isinstance(got, IOSuccess) else None
+                if report is not None:
+                    found[run_id] = _request(report)
+        listed = self._history.find_runs(RunQuery(limit=1000, status=RunStatus.QUEUED))
+        if isinstance(listed, IOSuccess):
+            oldest = self._clock.now() - self._queued_for
             for report in unsafe_perform_io(listed.unwrap()):
-                entities = tuple(e.entity for e in report.entities)
-                found.append(
-                    RunRequest(
-                        report.run_id, report.mode, entities, report.dry_run, report.triggered_by
-                    )
-                )
-        return tuple(found)
+                if report.started_at >= oldest:
+                    found.setdefault(report.run_id, _request(report))
+        return tuple(found.values())
 
     def close(self) -> None:
         """Stop sending runs. Runs already sent belong to the workers: they keep running (a
         worker's SIGTERM is what interrupts them)."""
         self._closed = True
+
+
+def _request(report: SyncReport) -> RunRequest:
+    entities = tuple(e.entity for e in report.entities)
+    return RunRequest(report.run_id, report.mode, entities, report.dry_run, report.triggered_by)
