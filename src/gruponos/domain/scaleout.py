@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal, cast
 
 from gruponos.domain.batches import WriteOutcome
-from gruponos.domain.checkpoints import FullWindow, Position, SyncMode
+from gruponos.domain.checkpoints import Checkpoint, FullWindow, Position, SyncMode
 from gruponos.domain.runs import RunStatus
 
 TaskKind = Literal["window", "entity"]
@@ -146,15 +146,13 @@ class TaskState:
     def committed(
         self, counts: TaskCounts, last_id: int | None, position: Position | None
     ) -> TaskState:
-        """The row after one more committed batch (positions never move back)."""
-        new_last = self.last_id
-        if last_id is not None and (new_last is None or last_id > new_last):
-            new_last = last_id
-        new_position = self.position
-        if position is not None and (new_position is None or position > new_position):
-            new_position = position
+        """The row after one more committed batch (positions never move back, as a
+        checkpoint's)."""
+        moved = Checkpoint(SyncMode.FULL, self.position, last_id=self.last_id).advanced_to(
+            position, last_id
+        )
         return replace(
-            self, counts=self.counts.plus(counts), last_id=new_last, position=new_position
+            self, counts=self.counts.plus(counts), last_id=moved.last_id, position=moved.position
         )
 
 
