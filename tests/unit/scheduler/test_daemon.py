@@ -7,6 +7,12 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from returns.io import IOResult, IOSuccess
 from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
@@ -89,6 +95,11 @@ def test_each_pipeline_fires_on_its_cron_with_its_fire_time_and_not_after_shutdo
     daemon.start()
     try:
         assert daemon.alive()
+        jobs = {job.id: job for job in daemon._scheduler.get_jobs()}
+        assert {
+            (name, job.max_instances, job.coalesce, job.misfire_grace_time)
+            for name, job in jobs.items()
+        } == {("full", 1, True, 5), ("incremental", 1, True, 5)}
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not (
             sum(f.pipeline == "full" for f in heard) >= 2
@@ -128,3 +139,14 @@ def test_catch_up_fires_the_latest_missed_fire_of_each_overdue_pipeline() -> Non
         "full": datetime(2026, 12, 6, 2, tzinfo=UTC),
         "incremental": datetime(2026, 12, 3, 20, tzinfo=UTC),
     }
+
+
+def test_fires_apscheduler_skips_are_reported_as_max_instances_or_missed() -> None:
+    skipped: list[tuple[str, str]] = []
+    pipelines = (ScheduledPipeline(SyncMode.FULL, "full", "0 2 * * 0"),)
+    daemon, _, _ = _daemon(pipelines, Clock(T0))
+    daemon._on_skip = lambda *args: skipped.append(args)
+    daemon._skipped(JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "full", "default", [T0]))
+    daemon._skipped(JobExecutionEvent(EVENT_JOB_MISSED, "full", "default", T0))
+    daemon._skipped(JobExecutionEvent(EVENT_JOB_MISSED, "not-ours", "default", T0))
+    assert skipped == [("full", "max_instances"), ("full", "missed")]
