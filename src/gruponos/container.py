@@ -31,9 +31,7 @@ from gruponos._di import containers, providers
 from gruponos.adapters.clock import SystemClock, new_run_id
 from gruponos.application.commit import SaveAfterCommit
 from gruponos.application.errors import ConfigError, StartupError, SyncError, WmsError
-from gruponos.application.extract import ExtractEntities
 from gruponos.application.lifecycle import StopSignal
-from gruponos.application.load import LoadStreams
 from gruponos.application.ports import (
     Clock,
     RunExecutor,
@@ -42,9 +40,7 @@ from gruponos.application.ports import (
     StateStore,
     SyncObserver,
 )
-from gruponos.application.replay import ReplayQuarantine
 from gruponos.application.runs import RunLauncher, RunService, recording_unstarted
-from gruponos.application.scaleout import DistributedOptions, DistributedRuns
 from gruponos.application.scheduling import FireClaims
 from gruponos.application.sync import SyncEntities, SyncOptions
 from gruponos.application.tables import TableAdmin
@@ -70,6 +66,7 @@ if TYPE_CHECKING:
     from gruponos.adapters.wms_http.gate import RequestGate
     from gruponos.application.alerting import AlertOnRun
     from gruponos.application.checks import CheckEntities
+    from gruponos.application.scaleout import DistributedOptions, DistributedRuns
 
 __all__ = [
     "Container",
@@ -357,7 +354,23 @@ def _run_plans(backend: SqlBackend) -> SqlRunPlans:
     return SqlRunPlans(backend.sink)
 
 
+def _use_case(module: str, name: str) -> Callable[..., Any]:
+    """A use case of ``gruponos.application.<module>`` made by name, its module imported when
+    the first one is made: a sync does not pay for the replay, Singer and distributed-run use
+    cases (~10 % of a small run's start-up, issue 21)."""
+
+    def make(**kwargs: Any) -> Any:
+        from importlib import import_module  # noqa: PLC0415
+
+        return getattr(import_module(f"gruponos.application.{module}"), name)(**kwargs)
+
+    make.__qualname__ = make.__name__ = name
+    return make
+
+
 def _distributed_options(settings: Settings) -> DistributedOptions:
+    from gruponos.application.scaleout import DistributedOptions  # noqa: PLC0415 - see _use_case
+
     executor = settings.executor
     return DistributedOptions(window_ids=executor.window_ids, lease_seconds=executor.lease_seconds)
 
@@ -557,7 +570,7 @@ class Container(containers.DeclarativeContainer):
         plans=plans,
     )
     replay = providers.Factory(
-        ReplayQuarantine,
+        _use_case("replay", "ReplayQuarantine"),
         source=wms,
         sink=sink,
         quarantine=quarantine,
@@ -571,13 +584,13 @@ class Container(containers.DeclarativeContainer):
     verify = providers.Factory(VerifyEntities, source=verify_wms, sink=sink)
     table_admin = providers.Factory(TableAdmin, source=wms, sink=sink, tables=sink)
     #: tap-gruponos; the entrypoint gives ``options`` (from the tap's config).
-    extract = providers.Factory(ExtractEntities, source=wms, clock=clock)
+    extract = providers.Factory(_use_case("extract", "ExtractEntities"), source=wms, clock=clock)
     #: target-gruponos; the entrypoint gives ``states`` (its stdout) and ``options``.
-    load = providers.Factory(LoadStreams, sink=sink, clock=clock)
+    load = providers.Factory(_use_case("load", "LoadStreams"), sink=sink, clock=clock)
 
     # -- Distributed runs (issue 18): the run plans in the sink (above), the Celery app ---------
     distributed_runs = providers.Factory(
-        DistributedRuns,
+        _use_case("scaleout", "DistributedRuns"),
         source=wms,
         sink=sink,
         state=state,
