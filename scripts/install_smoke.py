@@ -51,6 +51,8 @@ NEED_EXTRA = (
     (["metrics", "serve"], "monitoring"),
     (["worker"], "workers"),
     (["scheduler"], "scheduler"),
+    (["schedule", "show"], "scheduler"),
+    (["sync", "full", "--executor", "celery"], "workers"),
 )
 ENTITIES = ("order_hdr", "order_dtl", "allocation")
 RECORDS = 150
