@@ -210,3 +210,26 @@ def test_logging_the_container_and_the_wms_client_load_no_optional_extras(tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == ["httpx"]
+
+
+def test_a_sync_does_not_import_the_other_use_cases(tmp_path: Path) -> None:
+    code = (
+        "import json, sys\n"
+        "from gruponos.container import build_container\n"
+        "from gruponos.settings import load_settings\n"
+        "wms = {'base_url': 'http://127.0.0.1:1/x', 'username': 'u', 'password': 'p'}\n"
+        f"settings = load_settings(env_file=None, wms=wms, sink={{'url': 'sqlite:///{tmp_path}/t.db'}})\n"
+        "container = build_container(settings.unwrap())\n"
+        "container.sync()\n"
+        "others = [f'gruponos.application.{m}' for m in ('replay', 'extract', 'load', 'scaleout')]\n"
+        "print(json.dumps([m for m in others if m in sys.modules]))\n"
+        "container.replay()\n"
+        "print(json.dumps('gruponos.application.replay' in sys.modules))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    *_, before, after = done.stdout.splitlines()
+    assert json.loads(before) == []
+    assert json.loads(after) is True  # made on demand
