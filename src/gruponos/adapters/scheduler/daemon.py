@@ -100,6 +100,12 @@ class SchedulerDaemon:
         """The scheduler is started and its loop is running."""
         return self._started.is_set() and bool(self._scheduler.running)
 
+    def state(self) -> str:
+        """``starting`` (catch-up, jobs not added yet), ``ok`` (firing) or ``stopped``."""
+        if self.alive():
+            return "ok"
+        return "stopped" if self._stopping.is_set() else "starting"
+
     def next_fires(self) -> dict[str, datetime | None]:
         """Each pipeline's next fire: APScheduler's once started, else from its cron."""
         if self.alive():

@@ -1,7 +1,7 @@
 """``/healthz`` and ``/metrics`` of the scheduler daemon, on a small stdlib HTTP server.
 
 ``/healthz`` answers 200 with the next fire times as JSON while the scheduler's loop is alive,
-503 otherwise (Kubernetes' liveness probe restarts the pod); ``/metrics`` is the process's
+503 while it starts (catch-up) or once it stopped (Kubernetes' probes act on it); ``/metrics`` is the process's
 Prometheus registry: the scheduler's fires and skips, and the runs it executes in process.
 """
 
@@ -67,11 +67,11 @@ class HealthServer:
         host: str,
         port: int,
         *,
-        alive: Callable[[], bool],
+        state: Callable[[], str],
         next_fires: Callable[[], dict[str, datetime | None]],
         metrics: ScheduleMetrics,
     ) -> None:
-        handler = _handler(alive, next_fires, metrics)
+        handler = _handler(state, next_fires, metrics)
         self._server = ThreadingHTTPServer((host, port), handler)  # OSError: port taken
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -92,7 +92,7 @@ class HealthServer:
 
 
 def _handler(
-    alive: Callable[[], bool],
+    state: Callable[[], str],
     next_fires: Callable[[], dict[str, datetime | None]],
     metrics: ScheduleMetrics,
 ) -> type[BaseHTTPRequestHandler]:
@@ -101,10 +101,10 @@ def _handler(
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 fires = next_fires()
-                up = alive()
+                status = state()
                 body = json.dumps(
                     {
-                        "status": "ok" if up else "stopped",
+                        "status": status,
                         "next_fire": {
                             name: None if at is None else at.isoformat()
                             for name, at in sorted(fires.items())
@@ -112,7 +112,7 @@ def _handler(
                     },
                     sort_keys=True,
                 ).encode()
-                self._answer(200 if up else 503, body, "application/json")
+                self._answer(200 if status == "ok" else 503, body, "application/json")
             elif path == "/metrics":
                 metrics.set_next(next_fires())
                 self._answer(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)

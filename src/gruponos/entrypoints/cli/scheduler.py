@@ -109,7 +109,7 @@ def scheduler(cli: CliContext, catch_up: bool | None) -> None:
                 health = HealthServer(
                     schedule.health_host,
                     schedule.health_port,
-                    alive=daemon.alive,
+                    state=daemon.state,
                     next_fires=daemon.next_fires,
                     metrics=metrics,
                 )
