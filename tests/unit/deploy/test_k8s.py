@@ -351,3 +351,15 @@ def test_memory_requests_cover_the_measured_peaks_and_limits_are_twice_them() ->
                 assert limit == 2 * request, name
     worker = pod_spec(named("Deployment", "gruponos-worker"))["containers"][0]
     assert worker["args"] == ["worker", "--concurrency", "2"]  # as measured
+
+
+def test_every_container_port_is_one_the_image_exposes() -> None:
+    exposed = {int(p) for p in next(i for i in dockerfile() if i.keyword == "EXPOSE").value.split()}
+    ports = {
+        port["containerPort"]
+        for workload in workloads()
+        for container in pod_spec(workload)["containers"]
+        for port in container.get("ports", [])
+    }
+    assert ports
+    assert ports <= exposed, ports - exposed
