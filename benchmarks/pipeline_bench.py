@@ -80,8 +80,12 @@ class Result:
         return statistics.median(m.cpu_seconds for m in self.runs)
 
 
-def ensure_envs() -> None:
+def ensure_envs(tools: set[str]) -> None:
+    """The competitors' virtualenvs, for the tools asked for only."""
+    wanted = {"dlt"} & tools | ({"singer", "target"} if "singer" in tools else set())
     for name, packages in TOOL_ENVS.items():
+        if name not in wanted:
+            continue
         python = VENVS / name / "bin" / "python"
         if not python.exists():
             venv.create(VENVS / name, with_pip=True)
@@ -397,7 +401,7 @@ def main() -> None:
         for n in args.sizes:
             scaleout_bench.main(["--records", str(n), "--setups", *setups])
         return
-    ensure_envs()
+    ensure_envs(set(args.tools))
     results: list[Result] = []
     for i, n in enumerate(args.sizes):
         print(f"N = {n:,}", flush=True)
