@@ -6,9 +6,11 @@ the catch-up on start), a fire goes through :meth:`FireSchedule.fire`:
 1. the fire is *claimed* durably, keyed by (pipeline, scheduled fire time): the first scheduler
    replica to claim it starts the run, every other one skips it (``claimed_elsewhere``), so two
    replicas never double-fire;
-2. the run is asked of the :class:`~gruponos.application.runs.RunService` (so it executes on the
-   configured executor, local or Celery), which refuses it while a run of the same pipeline is
-   still going, in this process or holding the run lock anywhere (``busy``).
+2. unless a run of the pipeline was recorded ``queued`` (or ``running``, maybe before taking its
+   run lock) less than :data:`RECENT` ago (``busy``), the run is asked of the
+   :class:`~gruponos.application.runs.RunService` (so it executes on the configured executor,
+   local or Celery), which refuses it while a run of the same pipeline is still going, in this
+   process or holding the run lock anywhere (``busy`` too).
 
 A fire is claimed once: a replica that dies between the claim and the start loses that fire (the
 next one runs); a run that fails is not fired again before the next fire time.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -97,7 +99,7 @@ class Fire:
 
 def triggered_by(fire_time: datetime) -> str:
     """``triggered_by`` of a scheduled run: names its fire, so the history shows one run each."""
-    return f"{TRIGGER_PREFIX}@{fire_time.isoformat()}"
+    return f"{TRIGGER_PREFIX}@{fire_time.astimezone(UTC).isoformat()}"
 
 
 def latest_fire(
