@@ -1,9 +1,9 @@
 """Start-up cost (issue 9): a process imports only the layers and drivers it uses.
 
 Checked by what a fresh interpreter has in ``sys.modules`` after doing one thing, never by timing.
-structlog itself imports rich when rich is installed (``structlog.dev``), and so does httpx (its
-CLI module), so a run that logs or reads the WMS loads rich whatever gruponos does: these checks
-are about the imports gruponos controls.
+structlog imports rich when rich is installed (``structlog.dev``), and so does httpx (its CLI
+module); gruponos hides rich from structlog and refuses httpx's CLI module (``gruponos._hidden``,
+issue 21), which the checks below also pin.
 """
 
 from __future__ import annotations
