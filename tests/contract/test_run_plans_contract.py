@@ -21,7 +21,7 @@ from gruponos.application.ports import RecordSink, RunPlans, TaskCommit
 from gruponos.domain.batches import Batch
 from gruponos.domain.checkpoints import Position, SyncMode
 from gruponos.domain.runs import RunStatus
-from gruponos.domain.scaleout import RunPlan, TaskCounts, TaskState, TaskStatus
+from gruponos.domain.scaleout import RunPlan, TaskCounts, TaskNotes, TaskState, TaskStatus
 from support.distributed import err, ok
 from support.sqlsink import T0, pg_schema, record, schema
 
@@ -223,3 +223,23 @@ def test_one_finaliser_at_a_time_and_a_closed_run_takes_no_lease(store: Store) -
     assert ok(store.plans.open_plans()) == ()
     assert ok(store.plans.claim_run("run-1", "f1", T0, T0 + LEASE)) is None
     assert _claim(store, 0, "w1", timedelta(hours=1)) is None  # a closed run's tasks neither
+
+
+def test_notes_and_end_counts_add_up_over_interruptions(store: Store) -> None:
+    _plan(store)
+    first = _claim(store, 0, "w1")
+    assert first is not None
+    notes = TaskNotes((("wave_id", 2),), ("the source changed",))
+    ok(store.plans.release(first, "w1", TaskCounts(inconsistent_references=1), notes))
+    second = _claim(store, 0, "w2", timedelta(seconds=1))
+    assert second is not None
+    more = TaskNotes((("status_id", 1), ("wave_id", 3)), ("the source changed", "other"))
+    ended = store.plans.end_task(
+        second, "w2", TaskStatus.DONE, TaskCounts(inconsistent_references=2), notes=more
+    )
+    assert ok(ended) is True
+    row = cast("tuple[TaskState, ...]", ok(store.plans.tasks("run-1")))[0]
+    assert row.counts.inconsistent_references == 3
+    assert row.notes == TaskNotes(
+        (("status_id", 1), ("wave_id", 5)), ("the source changed", "other")
+    )

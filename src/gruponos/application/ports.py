@@ -20,7 +20,7 @@ from gruponos.domain.checkpoints import Checkpoint, Position, ReadWindow, StateK
 from gruponos.domain.quarantine import QuarantinedRecord
 from gruponos.domain.records import NormalizedRecord
 from gruponos.domain.runs import RunStatus, SyncReport
-from gruponos.domain.scaleout import RunPlan, TaskCounts, TaskState, TaskStatus
+from gruponos.domain.scaleout import NO_NOTES, RunPlan, TaskCounts, TaskNotes, TaskState, TaskStatus
 from gruponos.domain.schema import EntitySchema
 
 T = TypeVar("T")
@@ -416,13 +416,17 @@ class RunPlans(Protocol):
         status: TaskStatus,
         extra: TaskCounts,
         error: str | None = None,
+        notes: TaskNotes = NO_NOTES,
     ) -> IOResult[bool, SinkError]:
-        """Mark the task ``status`` (done, failed) adding ``extra``, and drop its lease; only
-        while ``owner`` holds it and it is pending (``False`` otherwise)."""
+        """Mark the task ``status`` (done, failed) adding ``extra`` and ``notes``, and drop its
+        lease; only while ``owner`` holds it and it is pending (``False`` otherwise)."""
         ...
 
-    def release(self, task: TaskState, owner: str, extra: TaskCounts) -> IOResult[None, SinkError]:
-        """Give the lease up (an interrupted task), adding ``extra``; the task stays pending."""
+    def release(
+        self, task: TaskState, owner: str, extra: TaskCounts, notes: TaskNotes = NO_NOTES
+    ) -> IOResult[None, SinkError]:
+        """Give the lease up (an interrupted task), adding ``extra`` and ``notes``; the task
+        stays pending."""
         ...
 
     def claim_run(

@@ -31,6 +31,7 @@ from gruponos.domain.runs import EntityReport, RunStatus, SyncReport
 from gruponos.domain.scaleout import (
     RunPlan,
     TaskCounts,
+    TaskNotes,
     TaskState,
     TaskStatus,
     planned_status,
@@ -189,9 +190,9 @@ class RunFinaliser:
     def _entity_report(
         self, plan: RunPlan, entity: str, tasks: list[TaskState], deleted: dict[str, int]
     ) -> EntityReport:
-        total = TaskCounts()
+        total, notes = TaskCounts(), TaskNotes()
         for task in tasks:
-            total = total.plus(task.counts)
+            total, notes = total.plus(task.counts), notes.plus(task.notes)
         report = EntityReport(
             entity,
             plan.mode,
@@ -203,6 +204,9 @@ class RunFinaliser:
             pages=total.pages,
             retried_requests=total.retried_requests,
             batches=total.batches,
+            inconsistent_references=total.inconsistent_references,
+            required_nulls=notes.required_nulls,
+            warnings=notes.warnings,
         )
         errors = sorted({t.error for t in tasks if t.status.final and t.error})
         if any(t.status is TaskStatus.CANCELLED for t in tasks):

@@ -42,6 +42,7 @@ from gruponos.domain.runs import EntityReport
 from gruponos.domain.scaleout import (
     Task,
     TaskCounts,
+    TaskNotes,
     TaskState,
     TaskStatus,
 )
@@ -88,14 +89,14 @@ class TaskRunner:
         return (
             described.bind(lambda schema: self._sink.prepare(schema).map(lambda _: schema))
             .bind(partial(self._start_task, row, owner, stop))
-            .lash(partial(self._released_after, row, owner, TaskCounts()))
+            .lash(partial(self._released_after, row, owner, TaskCounts(), TaskNotes()))
         )
 
     def _released_after(
-        self, row: TaskState, owner: str, extra: TaskCounts, error: PortError
+        self, row: TaskState, owner: str, extra: TaskCounts, notes: TaskNotes, error: PortError
     ) -> IOResult[TaskOutcome, PortError]:
         """A failed task gives its lease up (another delivery may retry at once)."""
-        released: IOResult[None, PortError] = self._plans.release(row, owner, extra)
+        released: IOResult[None, PortError] = self._plans.release(row, owner, extra, notes)
         return released.bind(lambda _: IOFailure(error))
 
     def _why_not_claimed(self, task: Task) -> IOResult[TaskOutcome, PortError]:
@@ -149,25 +150,34 @@ class TaskRunner:
             commit, self._sink, options, self._emit, row.run_id, key, start, report
         )
         normalizer = RecordNormalizer(schema, self._options.normalize)
+        for note in schema.notes:
+            writer.warn(note)
         read = self._stream(row, normalizer, writer, window, stop)
         done = writer.report
-        extra = TaskCounts(pages=done.pages, retried_requests=done.retried_requests)
+        extra = TaskCounts(
+            pages=done.pages,
+            retried_requests=done.retried_requests,
+            inconsistent_references=done.inconsistent_references,
+        )
+        notes = TaskNotes(done.required_nulls, done.warnings)
         task = row.task
         written = writer.result()
         if not is_successful(written):
             return written.bind(lambda _: IOSuccess(TaskOutcome(task, TaskResult.DONE))).lash(
-                partial(self._after_failed_commit, row, owner, extra, done.read)
+                partial(self._after_failed_commit, row, owner, extra, notes, done.read)
             )
         if not is_successful(read):
             return read.bind(lambda _: IOSuccess(TaskOutcome(task, TaskResult.DONE))).lash(
-                partial(self._released_after, row, owner, extra)
+                partial(self._released_after, row, owner, extra, notes)
             )
         if stop.requested:
-            released: IOResult[None, PortError] = self._plans.release(row, owner, extra)
+            released: IOResult[None, PortError] = self._plans.release(row, owner, extra, notes)
             return released.map(
                 lambda _: TaskOutcome(task, TaskResult.INTERRUPTED, done.read, stop.reason)
             )
-        ended: IOResult[bool, PortError] = self._plans.end_task(row, owner, TaskStatus.DONE, extra)
+        ended: IOResult[bool, PortError] = self._plans.end_task(
+            row, owner, TaskStatus.DONE, extra, notes=notes
+        )
         return ended.bind(
             lambda ok: (
                 IOSuccess(TaskOutcome(task, TaskResult.DONE, done.read))
@@ -177,11 +187,17 @@ class TaskRunner:
         )
 
     def _after_failed_commit(
-        self, row: TaskState, owner: str, extra: TaskCounts, read: int, error: PortError
+        self,
+        row: TaskState,
+        owner: str,
+        extra: TaskCounts,
+        notes: TaskNotes,
+        read: int,
+        error: PortError,
     ) -> IOResult[TaskOutcome, PortError]:
         if error.code == LEASE_LOST:
             return self._lost(row, read)
-        return self._released_after(row, owner, extra, error)
+        return self._released_after(row, owner, extra, notes, error)
 
     def _lost(self, row: TaskState, read: int) -> IOResult[TaskOutcome, PortError]:
         """The fence refused: the run was cancelled, or another owner took the lease over."""

@@ -72,8 +72,9 @@ class TaskStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TaskCounts:
-    """What a task did so far, summed over its committed batches (``pages`` and
-    ``retried_requests`` are added when the task ends)."""
+    """What a task did so far, summed over its committed batches (``pages``,
+    ``retried_requests`` and ``inconsistent_references`` are added when the task ends or is
+    interrupted)."""
 
     read: int = 0
     written: int = 0
@@ -82,6 +83,7 @@ class TaskCounts:
     batches: int = 0
     pages: int = 0
     retried_requests: int = 0
+    inconsistent_references: int = 0
 
     def plus(self, other: TaskCounts) -> TaskCounts:
         return TaskCounts(
@@ -92,6 +94,37 @@ class TaskCounts:
     def of_batch(cls, read: int, outcome: WriteOutcome) -> TaskCounts:
         """One committed batch of ``read`` records (rejects included)."""
         return cls(read, outcome.written, outcome.stale, outcome.quarantined, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskNotes:
+    """A task's data-quality notes, for the run's report: per field, the nulls in fields
+    describe calls required (sorted by field), and the warnings (each once, in order)."""
+
+    required_nulls: tuple[tuple[str, int], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def plus(self, other: TaskNotes) -> TaskNotes:
+        nulls = dict(self.required_nulls)
+        for name, count in other.required_nulls:
+            nulls[name] = nulls.get(name, 0) + count
+        warnings = (*self.warnings, *(w for w in other.warnings if w not in self.warnings))
+        return TaskNotes(tuple(sorted(nulls.items())), warnings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"required_nulls": dict(self.required_nulls), "warnings": list(self.warnings)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskNotes:
+        nulls = data.get("required_nulls") or {}
+        return cls(
+            tuple(sorted((str(k), int(v)) for k, v in nulls.items())),
+            tuple(str(w) for w in data.get("warnings") or ()),
+        )
+
+
+#: No notes (a default argument: the value is immutable).
+NO_NOTES = TaskNotes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +151,7 @@ class TaskState:
     counts: TaskCounts = TaskCounts()
     attempts: int = 0  # how many times a lease was taken
     error: str | None = None
+    notes: TaskNotes = NO_NOTES
 
     @property
     def task(self) -> Task:

@@ -82,6 +82,7 @@ def test_two_sessions_racing_for_one_lease_never_both_get_it(backends: Any) -> N
                 "TaskState | None",
                 ok(store.claim("run-1", "order_hdr", 0, f"w{me}", now, now + LEASE)),
             )
+            barrier.wait(WAIT)  # both have tried before the winner lets go
             if taken is not None:
                 wins[me].append(n)
                 # the winner commits a batch under its lease, then lets go for the next round

@@ -350,3 +350,15 @@ def test_a_local_run_of_the_pipeline_is_refused_while_a_distributed_one_is_open(
 def err_report(result: object) -> SyncReport:
     error = err(result)  # type: ignore[arg-type]
     return cast("SyncReport", error.context["report"])
+
+
+def test_the_report_carries_the_data_quality_notes_a_local_run_would() -> None:
+    wms = source(45)  # wave_id is required by describe yet null in records: counted, kept
+    distributed = _run_all(cluster(wms)).entities[0]
+    local_cluster = cluster(wms)
+    local = cast("SyncReport", ok(_local(local_cluster).run(SyncMode.FULL, ["allocation"])))
+    expected = local.entities[0]
+    assert dict(distributed.required_nulls)["wave_id"] > 0
+    assert distributed.required_nulls == expected.required_nulls
+    assert distributed.warnings == expected.warnings
+    assert distributed.inconsistent_references == expected.inconsistent_references

@@ -16,7 +16,7 @@ from gruponos.application.ports import TaskCommit
 from gruponos.application.scaleout_values import lease_lost
 from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.runs import RunStatus
-from gruponos.domain.scaleout import RunPlan, TaskCounts, TaskState, TaskStatus
+from gruponos.domain.scaleout import NO_NOTES, RunPlan, TaskCounts, TaskNotes, TaskState, TaskStatus
 
 _Key = tuple[str, str, int]
 
@@ -100,6 +100,7 @@ class InMemoryRunPlans:
         status: TaskStatus,
         extra: TaskCounts,
         error: str | None = None,
+        notes: TaskNotes = NO_NOTES,
     ) -> IOResult[bool, SinkError]:
         key = (task.run_id, task.entity, task.index)
         with self._lock:
@@ -113,16 +114,21 @@ class InMemoryRunPlans:
                 owner=None,
                 lease_until=None,
                 error=error,
+                notes=row.notes.plus(notes),
             )
             return IOSuccess(True)  # noqa: FBT003 - a result's value
 
-    def release(self, task: TaskState, owner: str, extra: TaskCounts) -> IOResult[None, SinkError]:
+    def release(
+        self, task: TaskState, owner: str, extra: TaskCounts, notes: TaskNotes = NO_NOTES
+    ) -> IOResult[None, SinkError]:
         key = (task.run_id, task.entity, task.index)
         with self._lock:
             row = self.rows.get(key)
             if row is not None and row.owner == owner:
                 # No owner, but the lease's time stays: a reaper re-enqueues it once that passed.
-                self.rows[key] = replace(row, owner=None, counts=row.counts.plus(extra))
+                self.rows[key] = replace(
+                    row, owner=None, counts=row.counts.plus(extra), notes=row.notes.plus(notes)
+                )
             return IOSuccess(None)
 
     def claim_run(

@@ -28,7 +28,15 @@ from gruponos.application.scaleout_values import lease_lost
 from gruponos.domain.batches import Batch, WriteOutcome
 from gruponos.domain.checkpoints import Position, SyncMode
 from gruponos.domain.runs import RunStatus
-from gruponos.domain.scaleout import RunPlan, TaskCounts, TaskKind, TaskState, TaskStatus
+from gruponos.domain.scaleout import (
+    NO_NOTES,
+    RunPlan,
+    TaskCounts,
+    TaskKind,
+    TaskNotes,
+    TaskState,
+    TaskStatus,
+)
 from gruponos.domain.schema import ColumnType
 
 if TYPE_CHECKING:
@@ -49,6 +57,7 @@ _COUNTS = (
     "N_BATCHES",
     "N_PAGES",
     "N_RETRIES",
+    "N_INCONSISTENT",
 )
 _TASK_COLUMNS = (
     "RUN_ID",
@@ -65,6 +74,7 @@ _TASK_COLUMNS = (
     *_COUNTS,
     "ATTEMPTS",
     "ERROR",
+    "NOTES",
 )
 _PLAN_COLUMNS = (
     "RUN_ID",
@@ -111,7 +121,7 @@ def plan_tables(db: SqlDatabase) -> dict[str, str]:
             f'  "STATUS" {t(ColumnType.TEXT, 20)} NOT NULL,\n  "OWNER" {key},\n'
             f'  "LEASE_UNTIL" {num},\n  "LAST_ID" {num},\n'
             f'  "POSITION" {t(ColumnType.TEXT, 200)},\n{counts}'
-            f'  "ERROR" {t(ColumnType.TEXT, 4000)},\n'
+            f'  "ERROR" {t(ColumnType.TEXT, 4000)},\n  "NOTES" {t(ColumnType.JSON)},\n'
             f'  CONSTRAINT "{TASKS_TABLE}_PK" PRIMARY KEY ("RUN_ID", "ENTITY", "IDX")\n)'
         ),
     }
@@ -207,6 +217,7 @@ class SqlRunPlans:
             counts=TaskCounts(*(int(values[name] or 0) for name in _COUNTS)),
             attempts=int(values["ATTEMPTS"] or 0),
             error=d.from_db_text(values["ERROR"]),
+            notes=TaskNotes.from_json(json.loads(d.from_db_text(values["NOTES"]) or "{}")),
         )
 
     def _plan_row(self, row: Sequence[Any]) -> RunPlan:
@@ -428,50 +439,64 @@ class SqlRunPlans:
         status: TaskStatus,
         extra: TaskCounts,
         error: str | None = None,
+        notes: TaskNotes = NO_NOTES,
     ) -> IOResult[bool, SinkError]:
         def work(cur: Any) -> bool:
-            p = self._p(9)
-            cur.execute(
-                f'UPDATE "{TASKS_TABLE}" SET "STATUS" = {p[0]}, "OWNER" = NULL,'
-                f' "LEASE_UNTIL" = NULL, "ERROR" = {p[1]}, "N_PAGES" = "N_PAGES" + {p[2]},'
-                f' "N_RETRIES" = "N_RETRIES" + {p[3]}'
-                f' WHERE "RUN_ID" = {p[4]} AND "ENTITY" = {p[5]} AND "IDX" = {p[6]}'
-                f' AND "OWNER" = {p[7]} AND "STATUS" = {p[8]}',
-                (
-                    status.value,
-                    None if error is None else error[:4000],
-                    extra.pages,
-                    extra.retried_requests,
-                    task.run_id,
-                    task.entity,
-                    task.index,
-                    owner,
-                    TaskStatus.PENDING.value,
-                ),
-            )
-            return bool(cur.rowcount == 1)
+            text = None if error is None else error[:4000]
+            sets = ['"STATUS" = {}', '"LEASE_UNTIL" = NULL', '"ERROR" = {}']
+            return self._end(cur, task, owner, extra, notes, sets, [status.value, text])
 
         return self._run("plan.update_failed", {"run_id": task.run_id}, work)
 
-    def release(self, task: TaskState, owner: str, extra: TaskCounts) -> IOResult[None, SinkError]:
+    def release(
+        self, task: TaskState, owner: str, extra: TaskCounts, notes: TaskNotes = NO_NOTES
+    ) -> IOResult[None, SinkError]:
         def work(cur: Any) -> None:
-            p = self._p(6)
-            cur.execute(
-                f'UPDATE "{TASKS_TABLE}" SET "OWNER" = NULL, "N_PAGES" = "N_PAGES" + {p[0]},'
-                f' "N_RETRIES" = "N_RETRIES" + {p[1]}'
-                f' WHERE "RUN_ID" = {p[2]} AND "ENTITY" = {p[3]} AND "IDX" = {p[4]}'
-                f' AND "OWNER" = {p[5]}',
-                (
-                    extra.pages,
-                    extra.retried_requests,
-                    task.run_id,
-                    task.entity,
-                    task.index,
-                    owner,
-                ),
-            )
+            self._end(cur, task, owner, extra, notes, [], [])
 
         return self._run("plan.update_failed", {"run_id": task.run_id}, work)
+
+    def _end(
+        self,
+        cur: Any,
+        task: TaskState,
+        owner: str,
+        extra: TaskCounts,
+        notes: TaskNotes,
+        sets: list[str],
+        values: list[Any],
+    ) -> bool:
+        """The owner lets go of a pending task (ended when ``sets`` change its status), adding
+        the counts and notes kept until the end; ``False`` when it was not the owner's."""
+        row = self._select_task(cur, task.run_id, task.entity, task.index)
+        if row is None or row.owner != owner or row.status is not TaskStatus.PENDING:
+            return False
+        merged = json.dumps(row.notes.plus(notes).to_json(), sort_keys=True)
+        types: list[ColumnType | None] = [None] * len(values)
+        types += [None, None, None, ColumnType.JSON]
+        sets = [
+            *sets,
+            '"OWNER" = NULL',
+            '"N_PAGES" = "N_PAGES" + {}',
+            '"N_RETRIES" = "N_RETRIES" + {}',
+            '"N_INCONSISTENT" = "N_INCONSISTENT" + {}',
+            '"NOTES" = {}',
+        ]
+        values = [
+            *values,
+            extra.pages,
+            extra.retried_requests,
+            extra.inconsistent_references,
+            merged,
+        ]
+        where = ' WHERE "RUN_ID" = {} AND "ENTITY" = {} AND "IDX" = {} AND "OWNER" = {}'
+        where += ' AND "STATUS" = {}'
+        values += [task.run_id, task.entity, task.index, owner, TaskStatus.PENDING.value]
+        types += [None] * 5
+        text = f'UPDATE "{TASKS_TABLE}" SET ' + ", ".join(sets) + where
+        self.db.dialect.bind_types(cur, types)
+        cur.execute(text.format(*self._p(text.count("{}"))), tuple(values))
+        return bool(cur.rowcount == 1)
 
     def claim_run(
         self, run_id: str, owner: str, now: datetime, until: datetime
