@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from gruponos.simulator import FaultKind, SimulatorConfig, WmsSimulator
 from gruponos.simulator.testing import DEFAULT_AUTH
-
-
-def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return False
+from support.waiting import wait_for
 
 
 def test_in_flight_and_its_peak_are_counted_per_run_of_the_server() -> None:

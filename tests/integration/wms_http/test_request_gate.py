@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any, cast
 
@@ -29,17 +29,9 @@ from gruponos.adapters.wms_http.gate import (
     connect_redis_gate,
 )
 from support.sqlsink import PG_DSN
+from support.waiting import wait_for
 
 REDIS_URL = os.getenv("GRUPONOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def wait_for(condition: Callable[[], bool], deadline: float = 15.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.fixture
