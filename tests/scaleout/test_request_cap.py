@@ -10,40 +10,39 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import redis
 
+from e2e.harness import GRUPONOS, child_env, wms_env
 from gruponos.adapters.wms_http.gate import cap_name
 from gruponos.simulator import SimulatorConfig, WmsSimulator
 
-GRUPONOS = str(Path(sys.executable).with_name("gruponos"))
 REDIS_URL = os.getenv("GRUPONOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ENTITIES = ("order_hdr", "allocation")
 WORKERS, READERS, CAP = 4, 4, 8
 
 
 def worker_env(sim: WmsSimulator, sink: Path, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,  # noqa: TID251 - passing the environment on to a child
-        "GRUPONOS_WMS__BASE_URL": sim.base_url,
-        "GRUPONOS_WMS__USERNAME": "wms_user",
-        "GRUPONOS_WMS__PASSWORD": "wms_password",
-        "GRUPONOS_WMS__PAGE_SIZE": "25",
-        "GRUPONOS_WMS__MAX_CONCURRENCY": str(READERS),
-        "GRUPONOS_ENTITIES": ",".join(ENTITIES),
-        "GRUPONOS_SINK__URL": f"sqlite:///{sink}",
-        "GRUPONOS_SYNC__READ_PARALLELISM": str(READERS),
-        "GRUPONOS_SYNC__MIN_WINDOW_IDS": "50",
-        "GRUPONOS_SYNC__BATCH_SIZE": "500",
-        "GRUPONOS_EXECUTOR__SHARED_REQUEST_CAP": "always",
-        "GRUPONOS_EXECUTOR__LIMITER_URL": REDIS_URL,
-        "GRUPONOS_EXECUTOR__REQUEST_CAP": str(CAP),
-        "GRUPONOS_LOG__LEVEL": "warning",
-        **extra,
-    }
+    return child_env(
+        wms_env(
+            sim,
+            f"sqlite:///{sink}",
+            GRUPONOS_WMS__PAGE_SIZE="25",
+            GRUPONOS_WMS__MAX_ATTEMPTS="6",
+            GRUPONOS_WMS__MAX_CONCURRENCY=str(READERS),
+            GRUPONOS_ENTITIES=",".join(ENTITIES),
+            GRUPONOS_SYNC__READ_PARALLELISM=str(READERS),
+            GRUPONOS_SYNC__MIN_WINDOW_IDS="50",
+            GRUPONOS_SYNC__BATCH_SIZE="500",
+            GRUPONOS_EXECUTOR__SHARED_REQUEST_CAP="always",
+            GRUPONOS_EXECUTOR__LIMITER_URL=REDIS_URL,
+            GRUPONOS_EXECUTOR__REQUEST_CAP=str(CAP),
+            GRUPONOS_LOG__LEVEL="warning",
+            **extra,
+        )
+    )
 
 
 @pytest.mark.slow
