@@ -43,7 +43,8 @@ class Fetcher:
 
     Retried: statuses in ``RETRYABLE_STATUSES``, timeouts, connection errors (also a reset in the
     middle of a body), undecodable bodies (truncated JSON, gateway HTML on a 200) and token
-    endpoint hiccups, and a shared request limiter that does not answer. Each retry is logged as ``wms.retry`` and counted in ``Fetched.retries``.
+    endpoint hiccups, and a shared request limiter that does not answer. Each retry is logged as
+    ``wms.retry`` and counted in ``Fetched.retries``.
     """
 
     def __init__(

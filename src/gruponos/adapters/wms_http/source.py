@@ -58,8 +58,9 @@ class HttpxWmsSource:
     failure); expected HTTP, network and parsing failures become :class:`WmsError`, bugs raise.
     ``sleep`` and ``transport`` are for tests (a fake clock, ``httpx.MockTransport``); ``random``
     draws the jitter in ``[0, 1)``. Requests in flight are capped by ``config.max_concurrency``
-    in this process and, when ``shared_gate`` is given (a cap shared by several processes, see
-    :mod:`gruponos.adapters.wms_http.gate`), by it too; the source does not close it.
+    among the threads using this source and, when ``shared_gate`` is given (a cap shared by
+    several processes, see :mod:`gruponos.adapters.wms_http.gate`), by it too; the source does
+    not close it.
 
     Example::
 
