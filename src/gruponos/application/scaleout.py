@@ -30,6 +30,7 @@ scaleout_values`; everything a caller needs is importable from here.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -143,6 +144,8 @@ class DistributedRuns:
                     {"run_id": request.run_id},
                 )
             )
+        # An entity named twice is planned once (its rows are keyed by it).
+        request = replace(request, entities=tuple(dict.fromkeys(request.entities)))
         existing: IOResult[RunPlan | None, PortError] = self._plans.get(request.run_id)
         return existing.bind(partial(self._plan_or_resume, request))
 

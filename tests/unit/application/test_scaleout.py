@@ -85,6 +85,13 @@ def test_plan_splits_the_ids_into_windows_and_records_the_run_running() -> None:
     assert c.db.runs["run-1"].triggered_by == "test"
 
 
+def test_an_entity_named_twice_is_planned_once() -> None:
+    c = cluster(source(45))
+    twice = RunRequest("run-1", SyncMode.FULL, ("allocation", "allocation"))
+    assert len(_plan(c, twice)) == 5
+    assert _run_all(c, twice).entities[0].read == 45
+
+
 def test_plan_is_idempotent_and_returns_only_the_tasks_not_done() -> None:
     c = cluster(source(45))
     tasks = _plan(c)
