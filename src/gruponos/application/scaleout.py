@@ -21,6 +21,7 @@ RunPlans` port): one row per task with its status, lease, committed position and
 Changes to the interface first announced (kept stable since): ``Task`` lives in
 :mod:`gruponos.domain.scaleout` (re-exported here); ``finalise`` takes an optional ``owner``;
 :meth:`DistributedRuns.give_up` marks a task failed once the executor stops retrying it;
+``execute``'s ``stop`` is optional; :meth:`DistributedRuns.open_runs` lists the runs to finalise;
 :func:`distributed_sink_refusal` lives in :mod:`gruponos.adapters.sql.plans` (it reads a URL).
 The worker's side is :mod:`~gruponos.application.scaleout_task`, the finaliser's
 :mod:`~gruponos.application.scaleout_finalise`, the values :mod:`~gruponos.application.
