@@ -69,3 +69,17 @@ def test_a_taken_health_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert (
         result.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_an_unreachable_database_is_one_line_without_its_password_and_exit_1() -> None:
+    result = _invoke(
+        "scheduler",
+        GRUPONOS_SINK__URL="postgresql://u:s3cret@127.0.0.1:1/x",
+        GRUPONOS_SCHEDULE__HEALTH_PORT="0",
+        **WMS,
+    )
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.rstrip().endswith("[sink.connect_failed]")
+    assert "s3cret" not in result.output
