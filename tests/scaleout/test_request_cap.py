@@ -3,13 +3,19 @@ each, through the Redis gate with the cap at 8, against one simulator over HTTP;
 own counters show it never had more than 8 requests in flight (and more than 4, so the requests
 of different processes did overlap: a gate that did nothing would be caught; without the gate
 the same run peaked at 11 and 12 here). 20-30 s on a 2-core machine: ``nox -s scaleout``.
+
+The same through the Celery deployment: four ``gruponos worker`` processes of four threads, the
+cap shared by default (``executor.kind=celery``) in the broker's Redis (~30 s; without the shared
+cap the same run peaked at 16 here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,8 @@ import redis
 from e2e.harness import GRUPONOS, child_env, wms_env
 from gruponos.adapters.wms_http.gate import cap_name
 from gruponos.simulator import SimulatorConfig, WmsSimulator
+from scaleout.conftest import Deployment
+from scaleout.rig import RedisServer, assert_equals_source, gruponos, sync_report
 
 REDIS_URL = os.getenv("GRUPONOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ENTITIES = ("order_hdr", "allocation")
@@ -85,3 +93,21 @@ def _forget_cap(sim: WmsSimulator) -> None:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_celery_workers_of_four_threads_never_exceed_the_cap(
+    deploy: Callable[..., Deployment], redis_server: RedisServer
+) -> None:
+    # 16 windows of 1000 ids, 10 pages each: the 16 pool threads all have a window to read
+    d = deploy(16_000, redis_server.url, window_ids=1000, GRUPONOS_WMS__PAGE_SIZE="100")
+    d.sim.config = dataclasses.replace(d.sim.config, latency_seconds=0.3)  # read per request
+    for _ in range(WORKERS):
+        d.workers.start(concurrency=READERS)
+    run = gruponos(["sync", "full", "--executor", "celery", "--json"], d.env, timeout=300)
+    report = sync_report(run)
+    peak = d.sim.max_in_flight
+    assert report["status"] == "succeeded", report
+    assert CAP >= peak > READERS, f"{peak} requests in flight at most"
+    assert assert_equals_source(d.schema, d.sim, "allocation") == 16_000
