@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from support.deployment import dockerfile, env_of_image
+from gruponos.simulator import SimulatorConfig, WmsSimulator
+from support.deployment import K8S, dockerfile, env_of_image, load_yaml_documents
 
 STATE_DIR = "/var/lib/gruponos"
 KEY = "gnos_image-command-test-key"
@@ -129,3 +131,36 @@ def test_the_image_command_serves_passes_its_healthcheck_and_stops_on_sigterm(
     # SIGTERM" (tini passes that on as 128 + 15), which is how an orchestrator expects it to end.
     assert process.returncode in STOPPED_BY_SIGTERM, stderr
     assert "Traceback" not in stderr
+
+
+def test_the_cronjob_command_syncs_into_the_image_state_directory(tmp_path: Path) -> None:
+    """The incremental CronJob's container as the manifest runs it: the image's entrypoint with
+    the CronJob's ``args``, the image's ``ENV`` plus the container's own ``env`` and the WMS a
+    ConfigMap and Secret would give; the default SQLite sink lands in the state directory."""
+    command, env, _, _ = image_command(tmp_path)
+    cronjobs = load_yaml_documents(K8S / "components" / "cronjobs" / "cronjobs.yaml")
+    (incremental,) = [c for c in cronjobs if c["metadata"]["name"] == "gruponos-incremental"]
+    (container,) = incremental["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    entrypoint = command[: command.index("gruponos") + 1]
+    env |= {e["name"]: e["value"] for e in container["env"]}
+    with WmsSimulator(SimulatorConfig(records=120, seed=3)) as sim:
+        env |= {
+            "GRUPONOS_WMS__BASE_URL": sim.base_url,
+            "GRUPONOS_WMS__USERNAME": "wms_user",
+            "GRUPONOS_WMS__PASSWORD": "wms_password",
+        }
+        done = subprocess.run(  # noqa: S603 - the image's entrypoint with the CronJob's args
+            [*entrypoint, *container["args"]],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert lines, "JSON log lines (GRUPONOS_LOG__FORMAT=json in the image)"
+    with sqlite3.connect(tmp_path / "gruponos.db") as db:
+        (rows,) = db.execute("SELECT COUNT(*) FROM WMS_ALLOCATION").fetchone()
+    assert rows == 120
