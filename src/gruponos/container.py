@@ -349,7 +349,7 @@ def _celery_executor(
 
 
 def _run_plans(backend: SqlBackend) -> SqlRunPlans:
-    from gruponos.adapters.sql.plans import SqlRunPlans  # noqa: PLC0415 - distributed runs only
+    from gruponos.adapters.sql.plans import SqlRunPlans  # noqa: PLC0415 - small; asked per run
 
     return SqlRunPlans(backend.sink)
 
