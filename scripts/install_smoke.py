@@ -4,9 +4,10 @@
 
 runs the installed executables (``VENV/bin/gruponos``, ``tap-gruponos``, ``target-gruponos``) the
 way a user would, against ``gruponos simulator serve`` in a process of its own and SQLite files in
-``--work``: ``--version``, ``validate``, ``demo``, a full ``sync``, ``verify``, ``quarantine list``,
-``views create`` and ``tap-gruponos | target-gruponos`` with the rows counted in the target's
-database. With ``--extras none`` every command that needs an extra must exit 2 with one line
+``--work``: ``--version``, ``demo``, ``validate``, ``sync full`` and ``incremental``, ``verify``,
+``check``, ``health``, ``run``, ``state show``, ``runs list``, ``tables describe``, ``quarantine
+list``, ``views create`` and ``tap-gruponos | target-gruponos`` with the rows counted in the
+target's database. With ``--extras none`` every command that needs an extra must exit 2 with one line
 naming it; with ``--extras all`` their ``--help`` must work.
 
 ``--blocked`` runs the programs from this interpreter with the optional packages made
@@ -239,6 +240,11 @@ class Smoke:
             self.run("gruponos", "sync", "full", env=env)
             self.run("gruponos", "sync", "incremental", env=env)
             self.run("gruponos", "verify", env=env)
+            self.run("gruponos", "check", env=env)
+            self.run("gruponos", "health", env=env)
+            self.run("gruponos", "run", "incremental-sync", env=env)
+            for args in (["state", "show"], ["runs", "list"], ["tables", "describe"]):
+                self.run("gruponos", *args, env=env)
             self.run("gruponos", "quarantine", "list", env=env)
             self.run("gruponos", "views", "create", env=env)
             self.pipe(base_url)

@@ -413,15 +413,21 @@ def _metrics_observer(settings: Settings) -> MetricsObserver:
 def _counted_wms_source(
     settings: Settings, gate: RequestGate | None = None
 ) -> Iterator[HttpxWmsSource]:
-    """The WMS source whose requests are counted by status class (the same client otherwise)."""
-    from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415 - with the metrics
-    from gruponos.adapters.metrics.http import counting_transport  # noqa: PLC0415
+    """The WMS source whose requests are counted by status class (the same client otherwise;
+    uncounted without prometheus-client, the ``monitoring`` extra: ``gruponos check`` uses it)."""
     from gruponos.adapters.wms_http import HttpxWmsSource  # noqa: PLC0415 - loaded when first used
 
     config = wms_client_config(settings)
-    transport = counting_transport(
-        process_metrics(), settings.entities, config.verify_tls, config.max_concurrency + 1
-    )
+    transport = None
+    try:
+        from gruponos.adapters.metrics import process_metrics  # noqa: PLC0415 - with the metrics
+        from gruponos.adapters.metrics.http import counting_transport  # noqa: PLC0415
+    except ImportError:  # installed without the monitoring extra: nothing to count into
+        pass
+    else:
+        transport = counting_transport(
+            process_metrics(), settings.entities, config.verify_tls, config.max_concurrency + 1
+        )
     source = HttpxWmsSource(config, transport=transport, shared_gate=gate)
     try:
         yield source
