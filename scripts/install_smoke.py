@@ -5,8 +5,9 @@
 runs the installed executables (``VENV/bin/gruponos``, ``tap-gruponos``, ``target-gruponos``) the
 way a user would, against ``gruponos simulator serve`` in a process of its own and SQLite files in
 ``--work``: ``--version``, ``demo``, ``validate``, ``sync full`` and ``incremental``, ``verify``,
-``check``, ``health``, ``run``, ``state show``, ``runs list``, ``tables describe``, ``quarantine
-list``, ``views create`` and ``tap-gruponos | target-gruponos`` with the rows counted in the
+``check``, ``health``, ``run``, ``show-config``, ``list-pipelines``, ``state show``, ``runs
+list``, ``tables create`` and ``describe``, ``quarantine list`` and ``replay``, ``views create`` and
+``drop``, ``dbt sources`` and ``tap-gruponos | target-gruponos`` with the rows counted in the
 target's database. With ``--extras none`` every command that needs an extra must exit 2 with one line
 naming it; with ``--extras all`` their ``--help`` must work.
 
@@ -243,10 +244,20 @@ class Smoke:
             self.run("gruponos", "check", env=env)
             self.run("gruponos", "health", env=env)
             self.run("gruponos", "run", "incremental-sync", env=env)
-            for args in (["state", "show"], ["runs", "list"], ["tables", "describe"]):
+            for args in (
+                ["show-config"],
+                ["list-pipelines"],
+                ["state", "show"],
+                ["runs", "list"],
+                ["tables", "create"],
+                ["tables", "describe"],
+                ["quarantine", "replay"],
+                ["dbt", "sources", "--output", "-"],
+            ):
                 self.run("gruponos", *args, env=env)
             self.run("gruponos", "quarantine", "list", env=env)
             self.run("gruponos", "views", "create", env=env)
+            self.run("gruponos", "views", "drop", env=env)
             self.pipe(base_url)
             if self.extras == "none":
                 self.extras_refused(env)
