@@ -92,6 +92,15 @@ def test_two_workers_load_the_source_exactly(
 
 
 @pytest.mark.slow
+def test_one_worker_with_two_threads_loads_the_source_exactly(
+    deploy: Callable[..., Deployment], redis_server: RedisServer
+) -> None:
+    d = deploy(SMALL, redis_server.url, window_ids=2000)
+    d.workers.start(concurrency=2)  # a container (a database connection) per pool thread
+    _check(d, _report(_start_sync(d), timeout=120), SMALL)
+
+
+@pytest.mark.slow
 def test_a_window_task_sent_twice_on_purpose_writes_nothing_twice(
     deploy: Callable[..., Deployment], redis_server: RedisServer
 ) -> None:

@@ -19,16 +19,16 @@ from gruponos.adapters.executors.celery_app import (
     request_to_json,
 )
 from gruponos.adapters.executors.celery_executor import CeleryExecutor
-from gruponos.adapters.executors.celery_tasks import (
+from gruponos.application.ports import RunRequest
+from gruponos.domain.checkpoints import SyncMode
+from gruponos.domain.runs import RunStatus, SyncReport
+from gruponos.domain.scaleout import Task, TaskStatus
+from gruponos.entrypoints.celery_worker import (
     InFlight,
     Reaper,
     WorkerRuntime,
     register_tasks,
 )
-from gruponos.application.ports import RunRequest
-from gruponos.domain.checkpoints import SyncMode
-from gruponos.domain.runs import RunStatus, SyncReport
-from gruponos.domain.scaleout import Task, TaskStatus
 from support.distributed import LEASE, Cluster, cluster, ok, source
 
 FULL = RunRequest("run-1", SyncMode.FULL, ("allocation",), triggered_by="test")

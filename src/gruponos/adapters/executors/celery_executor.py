@@ -12,8 +12,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from returns.io import IOSuccess
-from returns.unsafe import unsafe_perform_io
+from returns.pipeline import is_successful
 
 from gruponos.adapters.executors.celery_app import COORDINATE, request_to_json
 from gruponos.application.ports import Clock, RunHistory, RunQuery, RunRequest
@@ -69,26 +68,32 @@ class CeleryExecutor:
     def cancel(self, run_id: str, reason: str) -> bool:
         """Cancel through the run plan: its tasks stop at their next batch and the run ends
         ``cancelled``; ``False`` when the sink refused (no such distributed run)."""
-        return isinstance(self._runs.cancel(run_id, reason), IOSuccess)
+        return is_successful(self._runs.cancel(run_id, reason))
 
     def active(self) -> tuple[RunRequest, ...]:
         """The distributed runs not closed yet (their plans are open), and the runs recorded
         ``queued`` less than ``queued_for`` ago (sent, not planned yet). A ``running`` row of a
-        process that died is not one of them: it would block its pipeline for ever."""
+        process that died is not one of them: it would block its pipeline for ever. What the
+        sink does not answer counts as nothing (the plan refuses an overlap anyway)."""
         found: dict[str, RunRequest] = {}
-        opened = self._runs.open_runs()
-        if isinstance(opened, IOSuccess):
-            for run_id in unsafe_perform_io(opened.unwrap()):
-                got = self._history.get_run(run_id)
-                report = unsafe_perform_io(got.unwrap()) if isinstance(got, IOSuccess) else None
-                if report is not None:
-                    found[run_id] = _request(report)
-        listed = self._history.find_runs(RunQuery(limit=1000, status=RunStatus.QUEUED))
-        if isinstance(listed, IOSuccess):
-            oldest = self._clock.now() - self._queued_for
-            for report in unsafe_perform_io(listed.unwrap()):
+
+        def add(report: SyncReport | None) -> None:
+            if report is not None:
+                found.setdefault(report.run_id, _request(report))
+
+        def add_open(run_ids: tuple[str, ...]) -> None:
+            for run_id in run_ids:
+                self._history.get_run(run_id).map(add)
+
+        oldest = self._clock.now() - self._queued_for
+
+        def add_queued(reports: tuple[SyncReport, ...]) -> None:
+            for report in reports:
                 if report.started_at >= oldest:
-                    found.setdefault(report.run_id, _request(report))
+                    add(report)
+
+        self._runs.open_runs().map(add_open)
+        self._history.find_runs(RunQuery(limit=1000, status=RunStatus.QUEUED)).map(add_queued)
         return tuple(found.values())
 
     def close(self) -> None:

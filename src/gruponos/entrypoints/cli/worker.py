@@ -26,8 +26,8 @@ from gruponos.entrypoints.extras import require_extra
 if TYPE_CHECKING:
     from celery import Celery
 
-    from gruponos.adapters.executors.celery_tasks import WorkerRuntime
     from gruponos.container import Container
+    from gruponos.entrypoints.celery_worker import WorkerRuntime
     from gruponos.settings import Settings
 
 #: Seconds to wait for the broker at start before saying it is unreachable.
@@ -69,8 +69,8 @@ class ThreadRuntimes:
     def __call__(self) -> WorkerRuntime:
         runtime: WorkerRuntime | None = getattr(self._local, "runtime", None)
         if runtime is None:
-            from gruponos.adapters.executors.celery_tasks import WorkerRuntime  # noqa: PLC0415
             from gruponos.container import build_container  # noqa: PLC0415
+            from gruponos.entrypoints.celery_worker import WorkerRuntime  # noqa: PLC0415
 
             container = build_container(self._settings, triggered_by="worker")
             with self._mutex:
@@ -130,12 +130,12 @@ def worker(cli: CliContext, concurrency: int, queues: str | None) -> None:
         worker_shutting_down,
     )
 
-    from gruponos.adapters.executors.celery_tasks import (  # noqa: PLC0415
+    from gruponos.container import StartupError, celery_app_of  # noqa: PLC0415
+    from gruponos.entrypoints.celery_worker import (  # noqa: PLC0415
         InFlight,
         Reaper,
         register_tasks,
     )
-    from gruponos.container import StartupError, celery_app_of  # noqa: PLC0415
 
     app = celery_app_of(settings)
     problem = broker_problem(app, settings.executor.broker_url)

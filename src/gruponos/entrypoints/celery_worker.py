@@ -1,5 +1,8 @@
 """The three Celery tasks of a distributed run, and what a worker process keeps beside them.
 
+An entrypoint (the top of ``gruponos worker``): the tasks are where a result ends, turned into
+what Celery understands (return, retry, send again), as the CLI turns one into an exit code.
+
 Each task is small and idempotent; the durable truth is the run plan in the sink:
 
 - ``gruponos.coordinate``: :meth:`DistributedRuns.plan` (idempotent: a coordinator delivered
