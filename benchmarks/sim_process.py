@@ -40,6 +40,9 @@ def _serve(records: int, entity: str, read_ahead: bool, latency: float, conn: Co
                 conn.send(len(sim.touch(*args)))
             elif command == "count":
                 conn.send(len(sim.truth(*args)))
+            elif command == "advance":
+                sim.advance_clock(*args)
+                conn.send(None)
             elif command == "peak":  # most requests in flight at once since the last "peak"
                 conn.send(sim.max_in_flight)
                 sim.max_in_flight = sim.in_flight
@@ -76,6 +79,10 @@ class SimulatorProcess:
     def count(self, entity: str) -> int:
         """Live rows of ``entity`` (the source's ground truth)."""
         return int(self._call("count", entity))
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the simulated WMS's clock on (the ``mod_ts`` of later changes)."""
+        self._call("advance", seconds)
 
     def peak_in_flight(self) -> int:
         """The most requests the simulator answered at once since the last call."""
