@@ -248,7 +248,9 @@ def test_fault_kinds_parse_from_text() -> None:
 
 
 def test_latency_mode_delays_every_data_request_and_they_wait_side_by_side() -> None:
-    latency = 0.4
+    # Timing bounds only from below (a loaded machine makes everything slower, never faster);
+    # that the requests wait side by side is read from the simulator's own in-flight peak.
+    latency = 1.0
     with running(latency_seconds=latency) as (sim, client):
         started = time.perf_counter()
         assert client.get("entity/").status_code == 200  # the index is not a data request
@@ -257,6 +259,7 @@ def test_latency_mode_delays_every_data_request_and_they_wait_side_by_side() -> 
         started = time.perf_counter()
         assert client.get(ALLOCATIONS).status_code == 200
         assert time.perf_counter() - started >= latency
+        assert sim.max_in_flight == 1
         started = time.perf_counter()
 
         def fetch(_: int) -> int:
@@ -265,8 +268,9 @@ def test_latency_mode_delays_every_data_request_and_they_wait_side_by_side() -> 
 
         with ThreadPoolExecutor(4) as pool:
             assert list(pool.map(fetch, range(4))) == [200] * 4
+        assert time.perf_counter() - started >= latency
         # four requests at once wait their latency together, not one after the other
-        assert latency <= time.perf_counter() - started < 3 * latency
+        assert sim.max_in_flight > 1
 
 
 def test_latency_mode_rejects_a_negative_latency() -> None:
