@@ -63,7 +63,7 @@ class LocalExecutor:
             self._closed = True
             held = list(self._active.values())
         for _, stop in held:
-            stop.request(RunStatus.INTERRUPTED, "the API service is stopping")
+            stop.request(RunStatus.INTERRUPTED, "the service running it is stopping")
         self._pool.shutdown(wait=True)
 
     def _execute(self, request: RunRequest, stop: StopSignal) -> None:
