@@ -234,21 +234,24 @@ def recording_unstarted(launch: RunLauncher, history: RunHistory, clock: Clock) 
 
         def settle(error: SyncError) -> IOResult[SyncReport, SyncError]:
             if "report" not in error.context:
-                now = clock.now()
-                history.record(
-                    SyncReport(
-                        request.run_id,
-                        request.mode,
-                        started_at=now,
-                        finished_at=now,
-                        status=RunStatus.FAILED,
-                        dry_run=request.dry_run,
-                        triggered_by=request.triggered_by,
-                        error=f"not started: {error.message} [{error.code}]",
-                    )
-                )
+                history.record(not_started(request, clock.now(), f"{error.message} [{error.code}]"))
             return IOFailure(error)
 
         return result.lash(settle)
 
     return launched
+
+
+def not_started(request: RunRequest, now: datetime, why: str) -> SyncReport:
+    """The history row of a run that failed before it started (its ``queued`` row must not
+    wait for ever)."""
+    return SyncReport(
+        request.run_id,
+        request.mode,
+        started_at=now,
+        finished_at=now,
+        status=RunStatus.FAILED,
+        dry_run=request.dry_run,
+        triggered_by=request.triggered_by,
+        error=f"not started: {why}",
+    )

@@ -34,7 +34,8 @@ from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.executors.celery_app import COORDINATE, FINALISE, TASK, request_from_json
 from gruponos.application.lifecycle import StopSignal
-from gruponos.domain.runs import RunStatus, SyncReport
+from gruponos.application.runs import not_started
+from gruponos.domain.runs import RunStatus
 from gruponos.domain.scaleout import Task
 
 if TYPE_CHECKING:
@@ -189,19 +190,7 @@ def _name(task: Task) -> str:
 def _not_started(runtime: WorkerRuntime, request: RunRequest, why: str) -> None:
     """Record the run failed before it started (its ``queued`` row must not wait for ever)."""
     _log.error("run %s not started: %s", request.run_id, why)
-    now = runtime.clock.now()
-    runtime.history.record(
-        SyncReport(
-            request.run_id,
-            request.mode,
-            started_at=now,
-            finished_at=now,
-            status=RunStatus.FAILED,
-            dry_run=request.dry_run,
-            triggered_by=request.triggered_by,
-            error=f"not started: {why}",
-        )
-    )
+    runtime.history.record(not_started(request, runtime.clock.now(), why))
 
 
 def _finalise(runtime: WorkerRuntime, run_id: str) -> bool:
