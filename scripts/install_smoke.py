@@ -59,7 +59,7 @@ NEED_EXTRA = (
 ENTITIES = ("order_hdr", "order_dtl", "allocation")
 RECORDS = 150
 PROGRAMS = {
-    "gruponos": "gruponos.entrypoints.cli.main:main",
+    "gruponos": "gruponos.entrypoints.cli.main:run",
     "tap-gruponos": "gruponos.entrypoints.singer:tap_main",
     "target-gruponos": "gruponos.entrypoints.singer:target_main",
 }

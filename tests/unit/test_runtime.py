@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gruponos.adapters.runtime import tune_allocator
+from gruponos.adapters.runtime import pause_gc, resume_gc, tune_allocator
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
@@ -23,3 +27,86 @@ def test_importing_gruponos_tunes_nothing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.fixture
+def freezes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Counts ``gc.freeze`` calls without freezing the test process's objects for good."""
+    calls: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
+    yield calls
+    gc.enable()
+
+
+def test_pausing_holds_the_collector_off_until_resumed(freezes: list[int]) -> None:
+    assert gc.isenabled()
+    pause_gc()
+    assert not gc.isenabled()
+    resume_gc()
+    assert gc.isenabled()
+    assert freezes == [1]  # start-up's objects go to the permanent generation
+    resume_gc()  # a second resume changes nothing
+    assert freezes == [1]
+
+
+def test_a_collector_disabled_by_the_caller_stays_disabled(freezes: list[int]) -> None:
+    gc.disable()
+    pause_gc()
+    resume_gc()
+    assert not gc.isenabled()
+    assert freezes == []
+
+
+def _sync_in_own_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str) -> bool:
+    """``gruponos ... args`` as the installed program starts it, against a simulator into
+    SQLite; whether the collector was on while the run read the WMS."""
+    from gruponos.entrypoints.cli import main as program  # noqa: PLC0415 - the CLI under test
+    from gruponos.simulator import SimulatorConfig, WmsSimulator  # noqa: PLC0415
+
+    seen: list[bool] = []
+    config = SimulatorConfig(records=30)
+    with WmsSimulator(config) as sim:
+        for key, value in {
+            "GRUPONOS_WMS__BASE_URL": sim.base_url,
+            "GRUPONOS_WMS__USERNAME": config.username,
+            "GRUPONOS_WMS__PASSWORD": config.password,
+            "GRUPONOS_SINK__URL": f"sqlite:///{tmp_path / 'wms.db'}",
+            "GRUPONOS_ENTITIES": "allocation",
+        }.items():
+            monkeypatch.setenv(key, value)
+        dispatch = sim.dispatch
+
+        def observed(*args: Any) -> None:  # the simulator serves in a thread of this process
+            seen.append(gc.isenabled())
+            dispatch(*args)
+
+        monkeypatch.setattr(sim, "dispatch", observed)
+        argv = ["gruponos", "--env-file", "/nonexistent/.env", "--progress", "never", *args]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_:
+            program.run()
+    assert exit_.value.code == 0
+    return all(seen) and bool(seen)
+
+
+def test_the_program_pauses_the_collector_for_a_sync_and_resumes_it_for_the_run(
+    freezes: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert _sync_in_own_process(monkeypatch, tmp_path, "sync", "incremental")
+    assert freezes == [1]
+    assert gc.isenabled()
+
+
+def test_other_commands_and_main_in_another_program_leave_the_collector_alone(
+    freezes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from gruponos.entrypoints.cli import main as program  # noqa: PLC0415
+
+    monkeypatch.setattr(sys, "argv", ["gruponos", "list-pipelines"])
+    with pytest.raises(SystemExit):
+        program.run()
+    assert CliRunner().invoke(program.main, ["list-pipelines"]).exit_code == 0
+    assert freezes == []
+    assert gc.isenabled()

@@ -13,6 +13,7 @@ full sync with four reader threads goes from about 160 MB to about 135 MB
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -31,3 +32,30 @@ def tune_allocator() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+#: Set while :func:`pause_gc` holds the cyclic collector off.
+_paused = False
+
+
+def pause_gc() -> None:
+    """Hold the cyclic garbage collector off while a short command starts (imports, settings,
+    the container): start-up allocates hundreds of thousands of objects that all stay alive
+    (modules, classes, pydantic validators), so the ~150 young and ~12 middle collections it
+    triggers find nothing to free and cost about a tenth of a small run's CPU. Undone by
+    :func:`resume_gc`, which the command calls as soon as its run starts."""
+    global _paused  # noqa: PLW0603 - one flag for the process
+    if gc.isenabled():
+        gc.disable()
+        _paused = True
+
+
+def resume_gc() -> None:
+    """End :func:`pause_gc`: move every object alive now (what start-up made, kept for the
+    whole process) to the collector's permanent generation, so that later full collections
+    never walk it again, and turn the collector back on. A no-op unless paused."""
+    global _paused  # noqa: PLW0603 - one flag for the process
+    if _paused:
+        _paused = False
+        gc.freeze()
+        gc.enable()

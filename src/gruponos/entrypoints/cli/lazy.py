@@ -9,7 +9,7 @@ commands (``--help``) still imports them all, for their short help.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
@@ -22,10 +22,16 @@ class LazyGroup(click.Group):
     """
 
     def __init__(
-        self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        lazy_commands: Mapping[str, str] | None = None,
+        before_import: Callable[[str], None] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
+        #: called with a command's name just before its module is imported
+        self.before_import = before_import
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -33,6 +39,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy_commands:
             module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            if self.before_import is not None:
+                self.before_import(cmd_name)
             command = getattr(importlib.import_module(module), attribute)
             if not isinstance(command, click.Command):  # a wrong entry in the table: a bug
                 msg = f"{self.lazy_commands[cmd_name]} is not a click command"

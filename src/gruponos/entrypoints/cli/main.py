@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from gruponos.__about__ import version_line
-from gruponos.adapters.runtime import tune_allocator
+from gruponos.adapters.runtime import pause_gc, tune_allocator
 from gruponos.entrypoints.cli.context import CliContext, ExitCode, fail, pass_cli
 from gruponos.entrypoints.cli.lazy import LazyGroup
 
@@ -40,6 +40,17 @@ COMMANDS = {
     "scheduler": f"{_CLI}.scheduler:scheduler",
     "schedule": f"{_CLI}.scheduler:schedule_group",
 }
+#: The commands that start with the cyclic collector paused (``adapters.runtime.pause_gc``):
+#: the short runs, which resume it when their run starts. Never a long-running command.
+GC_PAUSED = frozenset({"sync", "run"})
+#: Set by :func:`run`, the installed program: a process of its own. ``main`` called in another
+#: program's process (a test, a notebook) leaves its garbage collector alone.
+_own_process = False
+
+
+def _before_import(name: str) -> None:
+    if _own_process and name in GC_PAUSED:
+        pause_gc()  # from the subcommand's own imports on
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -51,6 +62,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.group(
     cls=LazyGroup,
     lazy_commands=COMMANDS,
+    before_import=_before_import,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option(
@@ -166,3 +178,11 @@ def _flatten(values: dict[str, object], prefix: str = "") -> list[tuple[str, obj
         else:
             items.append((f"{prefix}{key}", value))
     return items
+
+
+def run() -> None:
+    """The installed ``gruponos`` program (and ``python -m gruponos``): :func:`main` in a
+    process of its own, which may tune that process's garbage collector."""
+    global _own_process  # noqa: PLW0603 - one flag for the process
+    _own_process = True
+    main()

@@ -15,6 +15,7 @@ from returns.pipeline import is_successful
 from returns.unsafe import unsafe_perform_io
 
 from gruponos.adapters.progress import RichProgressObserver
+from gruponos.adapters.runtime import resume_gc
 from gruponos.api import run_with_retries
 from gruponos.application.errors import SyncError
 from gruponos.application.lifecycle import StopSignal
@@ -114,6 +115,7 @@ def run_sync(
     with cli.wired(settings, dry_run=dry_run, observer=observer) as container:
         observer = monitored(container, settings, observer)  # metrics and alerts, as configured
         use_case = container.sync()
+        resume_gc()  # start-up is over: the run's garbage is collected as usual
 
         def attempt() -> IOResult[SyncReport, SyncError]:
             return run_with_retries(
@@ -234,6 +236,7 @@ def _execute(
     if (executor or ("local" if in_process_only else settings.executor.kind)) == "celery":
         from gruponos.entrypoints.cli.distributed import run_distributed  # noqa: PLC0415
 
+        resume_gc()  # it waits as long as the run takes
         run_distributed(cli, settings, mode, as_json=as_json, wait=not no_wait, progress=progress)
     if no_wait:
         fail("--no-wait needs the celery executor", ExitCode.CONFIG)
