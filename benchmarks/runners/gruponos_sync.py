@@ -13,13 +13,16 @@ from __future__ import annotations
 import sys
 import time
 
-from returns.pipeline import is_successful
+from gruponos.adapters.runtime import pause_gc, resume_gc, tune_allocator
 
-from gruponos.adapters.logs import LoggingObserver, configure_logging
-from gruponos.adapters.runtime import tune_allocator
-from gruponos.container import build_container
-from gruponos.domain.checkpoints import SyncMode
-from gruponos.settings import load_settings
+pause_gc()  # as the gruponos program does while a sync starts (resumed when the run starts)
+
+from returns.pipeline import is_successful  # noqa: E402 - after the pause, as in the program
+
+from gruponos.adapters.logs import LoggingObserver, configure_logging  # noqa: E402
+from gruponos.container import build_container  # noqa: E402
+from gruponos.domain.checkpoints import SyncMode  # noqa: E402
+from gruponos.settings import load_settings  # noqa: E402
 
 
 def main() -> None:
@@ -44,8 +47,10 @@ def main() -> None:
         from gruponos.entrypoints.cli.monitoring import monitored  # noqa: PLC0415 - only then
 
         monitored(container, settings, LoggingObserver())
+    use_case = container.sync()
+    resume_gc()
     started = time.perf_counter()
-    result = container.sync().run(SyncMode(mode), ["allocation"])
+    result = use_case.run(SyncMode(mode), ["allocation"])
     seconds = time.perf_counter() - started
     container.shutdown_resources()
     print(f"gruponos {mode}: {seconds:.2f} s in the sync, ok={is_successful(result)}")
