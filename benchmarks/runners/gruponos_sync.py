@@ -13,7 +13,18 @@ from __future__ import annotations
 import sys
 import time
 
-from gruponos.adapters.runtime import pause_gc, resume_gc, tune_allocator
+from gruponos.adapters.runtime import tune_allocator
+
+try:
+    from gruponos.adapters.runtime import pause_gc, resume_gc
+except ImportError:  # a tree from before the pause ("before" runs, docs/performance.md): none
+
+    def pause_gc() -> None:
+        pass
+
+    def resume_gc() -> None:
+        pass
+
 
 pause_gc()  # as the gruponos program does while a sync starts (resumed when the run starts)
 
