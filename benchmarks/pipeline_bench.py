@@ -107,7 +107,13 @@ def _group_rss(pgid: int) -> int:
     return total
 
 
-def measure(command: Sequence[str] | str, *, cap: float, shell: bool = False) -> Measure:
+def measure(
+    command: Sequence[str] | str,
+    *,
+    cap: float,
+    shell: bool = False,
+    env: dict[str, str] | None = None,
+) -> Measure:
     """Run ``command`` in its own process group; wall time and peak RSS of the whole group."""
     peak = 0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -118,6 +124,7 @@ def measure(command: Sequence[str] | str, *, cap: float, shell: bool = False) ->
             shell=shell,
             executable="/bin/bash" if shell else None,
             start_new_session=True,
+            env=env,
             stdout=log,
             stderr=log,
         )
@@ -173,117 +180,91 @@ def _in_schema(schema: str) -> str:
     return f"{PG}?options=-csearch_path%3D{schema}"
 
 
-def bench_size(n: int, runs: int, cap: float, tools: set[str]) -> list[Result]:
-    results: list[Result] = []
+@dataclass
+class Tool:
+    """One row of the table: how to run the tool once, and where its rows land."""
+
+    name: str
+    schema: str | None
+    command: Callable[[], Sequence[str] | str]
+    count_sql: str | None
+    shell: bool = False
+    env: dict[str, str] | None = None
+
+
+def bench_size(
+    n: int, runs: int, cap: float, tools: set[str], before_src: Path | None = None
+) -> list[Result]:
+    """Every tool ``runs`` times at ``n`` records, interleaved round by round (the machine's
+    drift hits every tool alike); a tool capped once is not run again."""
     project_python = sys.executable
     with SimulatorProcess(n) as sim, tempfile.TemporaryDirectory() as tmp:
         source = sim.count("allocation")
+        specs: list[Tool] = []
 
-        def repeat(
-            tool: str,
-            schema: str | None,
-            command: Callable[[], Sequence[str] | str],
-            count_sql: str | None,
-            *,
-            shell: bool = False,
-        ) -> None:
-            if tool.split(maxsplit=1)[0] not in tools:
-                return
-            result = Result(tool, n)
-            for i in range(runs):
-                if schema:
-                    reset_schema(schema)
-                m = measure(command(), cap=cap, shell=shell)
-                result.runs.append(m)
-                print(
-                    f"  {tool} run {i + 1}: {m.seconds:.2f} s, {m.cpu_seconds:.2f} s CPU,"
-                    f" {m.peak_rss_mb:.0f} MB, ok={m.ok}" + (" (capped)" if m.capped else ""),
-                    flush=True,
-                )
-                if m.capped:
-                    break
-            result.loaded = count_rows(count_sql) if count_sql else source
-            results.append(result)
-
-        repeat(
-            "floor-fetch",
-            None,
-            lambda: [project_python, str(RUNNERS / "floor.py"), sim.api_url, "fetch"],
-            None,
-        )
-        repeat(
-            "floor-copy",
-            "bench_floor",
-            lambda: [
-                project_python,
-                str(RUNNERS / "floor.py"),
-                sim.api_url,
-                "copy",
-                PG,
-                "bench_floor",
-            ],
-            'SELECT count(*) FROM "bench_floor".allocation',
-        )
-        repeat(
-            "gruponos full",
-            "bench_gruponos",
-            lambda: [
+        def gruponos(schema: str, *options: str) -> Callable[[], list[str]]:
+            return lambda: [
                 project_python,
                 str(RUNNERS / "gruponos_sync.py"),
                 sim.base_url,
-                _in_schema("bench_gruponos"),
-                "full",
-            ],
-            'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"',
-        )
-        repeat(  # the same full sync with metrics on: their overhead (docs/performance.md)
-            "gruponos-metrics full",
-            "bench_gruponos",
-            lambda: [
-                project_python,
-                str(RUNNERS / "gruponos_sync.py"),
-                sim.base_url,
-                _in_schema("bench_gruponos"),
-                "full",
-                "--metrics",
-            ],
-            'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"',
-        )
-        if "gruponos" in tools:
-            # the incremental pipeline's first run reads everything; then 10,000 records change
-            gruponos = [
-                project_python,
-                str(RUNNERS / "gruponos_sync.py"),
-                sim.base_url,
-                _in_schema("bench_gruponos"),
+                _in_schema(schema),
+                *options,
             ]
-            measure([*gruponos, "incremental"], cap=cap)
-            changed = sim.touch("allocation", 10_000)
-            since = time.time()
-            m = measure([*gruponos, "incremental"], cap=cap)
-            print(
-                f"  gruponos incremental ({changed} changed): {m.seconds:.2f} s,"
-                f" {m.cpu_seconds:.2f} s CPU, ok={m.ok}"
+
+        def count(schema: str, table: str) -> str:
+            return f'SELECT count(*) FROM "{schema}".{table}'
+
+        floor = [project_python, str(RUNNERS / "floor.py"), sim.api_url]
+        specs.append(Tool("floor-fetch", None, lambda: [*floor, "fetch"], None))
+        specs.append(
+            Tool(
+                "floor-copy",
+                "bench_floor",
+                lambda: [*floor, "copy", PG, "bench_floor"],
+                count("bench_floor", "allocation"),
             )
-            touched = count_rows(
-                'SELECT count(*) FROM "bench_gruponos"."WMS_ALLOCATION"'
-                f' WHERE "GNOS_LOADED_AT" >= to_timestamp({since})'
+        )
+        specs.append(
+            Tool(
+                "gruponos full",
+                "bench_gruponos",
+                gruponos("bench_gruponos", "full"),
+                count("bench_gruponos", '"WMS_ALLOCATION"'),
             )
-            inc = Result("gruponos incremental", changed, [m], touched)
-            results.append(inc)
+        )
+        if before_src is not None:  # the same runner on an older tree's src (no-regression rows)
+            specs.append(
+                Tool(
+                    "gruponos full (before)",
+                    "bench_gruponos_before",
+                    gruponos("bench_gruponos_before", "full"),
+                    count("bench_gruponos_before", '"WMS_ALLOCATION"'),
+                    env={**os.environ, "PYTHONPATH": str(before_src)},  # noqa: TID251
+                )
+            )
+        specs.append(  # the same full sync with metrics on: their overhead (docs/performance.md)
+            Tool(
+                "gruponos-metrics full",
+                "bench_gruponos_metrics",
+                gruponos("bench_gruponos_metrics", "full", "--metrics"),
+                count("bench_gruponos_metrics", '"WMS_ALLOCATION"'),
+            )
+        )
         dlt_python = str(VENVS / "dlt" / "bin" / "python")
-        repeat(
-            "dlt",
-            "bench_dlt",
-            lambda: [
-                dlt_python,
-                str(RUNNERS / "dlt_load.py"),
-                sim.api_url,
-                PG_WITH_PASSWORD,
+        specs.append(
+            Tool(
+                "dlt",
                 "bench_dlt",
-                f"{tmp}/dlt-{time.monotonic_ns()}",
-            ],
-            'SELECT count(*) FROM "bench_dlt".allocation',
+                lambda: [
+                    dlt_python,
+                    str(RUNNERS / "dlt_load.py"),
+                    sim.api_url,
+                    PG_WITH_PASSWORD,
+                    "bench_dlt",
+                    f"{tmp}/dlt-{time.monotonic_ns()}",
+                ],
+                count("bench_dlt", "allocation"),
+            )
         )
         tap_config = Path(tmp, "tap.json")
         origin = sim.base_url.split("/gruponos")[0]
@@ -331,17 +312,66 @@ def bench_size(n: int, runs: int, cap: float, tools: set[str]) -> list[Result]:
         )
         tap = VENVS / "singer" / "bin" / "tap-rest-api-msdk"
         target = VENVS / "target" / "bin" / "target-postgres"
-        repeat(
-            "singer",
-            "bench_singer",
-            lambda: (
-                f"set -o pipefail; {tap} --config {tap_config} | {target} --config {target_config}"
-            ),
-            'SELECT count(*) FROM "bench_singer".allocation',
-            shell=True,
+        specs.append(
+            Tool(
+                "singer",
+                "bench_singer",
+                lambda: (
+                    f"set -o pipefail; {tap} --config {tap_config}"
+                    f" | {target} --config {target_config}"
+                ),
+                count("bench_singer", "allocation"),
+                shell=True,
+            )
         )
+        chosen = [t for t in specs if t.name.split(maxsplit=1)[0] in tools]
+        done: dict[str, Result] = {t.name: Result(t.name, n) for t in chosen}
+        for i in range(runs):
+            for tool in chosen:
+                result = done[tool.name]
+                if any(m.capped for m in result.runs):
+                    continue
+                if tool.schema:
+                    reset_schema(tool.schema)
+                m = measure(tool.command(), cap=cap, shell=tool.shell, env=tool.env)
+                result.runs.append(m)
+                print(
+                    f"  {tool.name} run {i + 1}: {m.seconds:.2f} s, {m.cpu_seconds:.2f} s CPU,"
+                    f" {m.peak_rss_mb:.0f} MB, ok={m.ok}" + (" (capped)" if m.capped else ""),
+                    flush=True,
+                )
+        for tool in chosen:
+            done[tool.name].loaded = count_rows(tool.count_sql) if tool.count_sql else source
+        results = list(done.values())
+        if "gruponos" in tools:
+            incremental: list[tuple[str, str, dict[str, str] | None]] = [
+                ("gruponos incremental", "bench_gruponos", None)
+            ]
+            if before_src is not None:
+                before_env = {**os.environ, "PYTHONPATH": str(before_src)}  # noqa: TID251
+                incremental.append(
+                    ("gruponos incremental (before)", "bench_gruponos_before", before_env)
+                )
+            for name, schema, env in incremental:
+                # the incremental pipeline's first run reads everything; then 10,000 records
+                # change, and the timed run reads them (and the overlap's re-reads)
+                command = gruponos(schema, "incremental")()
+                measure(command, cap=cap, env=env)
+                sim.advance_clock(600)  # past the overlap: not the previous row's changes again
+                changed = sim.touch("allocation", 10_000)
+                since = time.time()
+                m = measure(command, cap=cap, env=env)
+                print(
+                    f"  {name} ({changed} changed): {m.seconds:.2f} s,"
+                    f" {m.cpu_seconds:.2f} s CPU, ok={m.ok}"
+                )
+                touched = count_rows(
+                    f'SELECT count(*) FROM "{schema}"."WMS_ALLOCATION"'
+                    f' WHERE "GNOS_LOADED_AT" >= to_timestamp({since})'
+                )
+                results.append(Result(name, changed, [m], touched))
         for r in results:
-            r.records = n if r.tool != "gruponos incremental" else r.records
+            r.records = n if not r.tool.startswith("gruponos incremental") else r.records
         print(f"  source rows: {source}")
     return results
 
@@ -374,6 +404,14 @@ def table(results: list[Result]) -> str:
             f"| {r.records:,} | {r.tool} | {len(r.runs)} | {wall} | {rate} | {ratio}"
             f" | {r.cpu:.2f} | {per_100k} | {r.rss:.0f} | {loaded} |"
         )
+    floors = {r.records: r for r in results if r.tool == "floor-copy" and r.runs}
+    for n, g in base.items():  # issue 21's targets: <= 1.3x the end-to-end floor
+        f = floors.get(n)
+        if f is not None and g.runs and not any(m.capped for m in f.runs + g.runs):
+            lines.append(
+                f"\n{n:,}: gruponos full / floor-copy = {g.seconds / f.seconds:.2f}x wall,"
+                f" {g.cpu / f.cpu:.2f}x CPU"
+            )
     return "\n".join(lines)
 
 
@@ -381,6 +419,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3, help="runs per tool at the first size")
+    parser.add_argument(
+        "--runs-large", type=int, default=1, help="runs per tool at the other sizes"
+    )
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        help="also run gruponos from this older tree's src (first on PYTHONPATH), interleaved: "
+        "the 'before' rows of a no-regression check",
+    )
     parser.add_argument("--cap", type=float, default=900, help="seconds before a run is stopped")
     parser.add_argument(
         "--tools", nargs="+", default=["floor-fetch", "floor-copy", "gruponos", "dlt", "singer"]
@@ -405,7 +452,8 @@ def main() -> None:
     results: list[Result] = []
     for i, n in enumerate(args.sizes):
         print(f"N = {n:,}", flush=True)
-        results += bench_size(n, args.runs if i == 0 else 1, args.cap, set(args.tools))
+        runs = args.runs if i == 0 else args.runs_large
+        results += bench_size(n, runs, args.cap, set(args.tools), args.before_src)
         print(table(results), flush=True)
     print(table(results))
     if args.json:
