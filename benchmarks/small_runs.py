@@ -37,6 +37,11 @@ from sim_process import SimulatorProcess
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "bench_small"
 GRUPONOS = str(Path(sys.executable).with_name("gruponos"))
+#: How an older tree's console script started the program (``--before-src``).
+BEFORE_PROGRAM = (
+    "import sys; sys.argv[0] = 'gruponos'; "
+    "from gruponos.entrypoints.cli.main import main; sys.exit(main())"
+)
 
 
 @dataclass
@@ -80,11 +85,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--hyperfine", action="store_true", help="also time with hyperfine")
     parser.add_argument("--json", type=Path, help="also write the timings here")
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        help="also time an older tree's program (its src first on PYTHONPATH), interleaved "
+        "with this one's: the 'before' rows of a no-regression check",
+    )
     args = parser.parse_args()
     # An editable install has no bytecode of its own and this machine sets
     # PYTHONDONTWRITEBYTECODE: compile it once, as an installed wheel is (as nox -s bench does).
     package = Path(gruponos.__file__).parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+    for tree in (package, *([args.before_src] if args.before_src else [])):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
     with psycopg.connect(PG, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
         conn.execute(f'CREATE SCHEMA "{SCHEMA}"')
@@ -98,35 +110,53 @@ def main() -> None:
             "GRUPONOS_SINK__URL": f"{PG}?options=-csearch_path%3D{SCHEMA}",
             "GRUPONOS_ENTITIES": "allocation",
         }
-        version = [GRUPONOS, "--version"]
-        sync = [GRUPONOS, "sync", "incremental"]
-        timed(sync, env, cwd)  # the first run loads everything
-        results = {"--version": Timing([], []), "no change": Timing([], [])}
-        for _ in range(args.runs):
-            for name, command in (("--version", version), ("no change", sync)):
-                wall, cpu = timed(command, env, cwd)
-                results[name].wall.append(wall)
-                results[name].cpu.append(cpu)
+        # (label suffix, program, environment, schema): this tree's, and an older one's
+        programs = [("", [GRUPONOS], env, SCHEMA)]
+        if args.before_src:
+            # the older tree's program as its console script ran it (main(), no GC pause)
+            before = [sys.executable, "-c", BEFORE_PROGRAM]
+            before_env = {
+                **env,
+                "PYTHONPATH": str(args.before_src),
+                "GRUPONOS_SINK__URL": f"{PG}?options=-csearch_path%3D{SCHEMA}_before",
+            }
+            programs.append((" (before)", before, before_env, f"{SCHEMA}_before"))
+        with psycopg.connect(PG, autocommit=True) as conn:
+            for *_, schema in programs[1:]:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                conn.execute(f'CREATE SCHEMA "{schema}"')
+        for _, program, program_env, _ in programs:
+            timed([*program, "sync", "incremental"], program_env, cwd)  # loads everything
         changed = f"{args.changes:,} changed"
-        results[changed] = Timing([], [])
+        results: dict[str, Timing] = {}
+        for _ in range(args.runs):
+            for suffix, program, program_env, _ in programs:
+                for name, command in (
+                    ("--version", [*program, "--version"]),
+                    ("no change", [*program, "sync", "incremental"]),
+                ):
+                    wall, cpu = timed(command, program_env, cwd)
+                    results.setdefault(name + suffix, Timing([], [])).wall.append(wall)
+                    results[name + suffix].cpu.append(cpu)
         for _ in range(args.runs):
             # The changes, then one more record 10 minutes later: the next run's overlap
             # (checkpoint - 5 min) re-reads that one, not this round's changes again.
             sim.touch("allocation", args.changes)
             sim.advance_clock(600)
             sim.touch("allocation", 1)
-            wall, cpu = timed(sync, env, cwd)
-            results[changed].wall.append(wall)
-            results[changed].cpu.append(cpu)
+            for suffix, program, program_env, _ in programs:
+                wall, cpu = timed([*program, "sync", "incremental"], program_env, cwd)
+                results.setdefault(changed + suffix, Timing([], [])).wall.append(wall)
+                results[changed + suffix].cpu.append(cpu)
         targets = {"--version": "<= 0.15 s", "no change": "<= 0.5 s", changed: "<= 1.0 s"}
         print(f"\nN = {args.records:,} allocation rows loaded; gruponos {GRUPONOS}")
         print("| run | runs | wall s (median) | wall s (min) | CPU s (median) | target |")
         print("|---|---:|---:|---:|---:|---|")
-        for name, timing in results.items():
-            print(timing.row(name, targets[name]))
+        for name, timing in sorted(results.items(), key=lambda item: item[0]):
+            print(timing.row(name, targets.get(name, "")))
         if args.hyperfine and shutil.which("hyperfine"):
             hyperfine(
-                {"--version": f"{GRUPONOS} --version", "no change": " ".join(sync)},
+                {"--version": f"{GRUPONOS} --version", "no change": f"{GRUPONOS} sync incremental"},
                 args.runs,
                 env,
                 cwd,
