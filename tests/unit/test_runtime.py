@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,6 +66,7 @@ def _sync_in_own_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args:
 
     seen: list[bool] = []
     config = SimulatorConfig(records=30)
+    monkeypatch.setattr(program, "_own_process", False)  # run() sets it: undone after the test
     with WmsSimulator(config) as sim:
         for key, value in {
             "GRUPONOS_WMS__BASE_URL": sim.base_url,
@@ -97,16 +99,31 @@ def test_the_program_pauses_the_collector_for_a_sync_and_resumes_it_for_the_run(
     assert gc.isenabled()
 
 
-def test_other_commands_and_main_in_another_program_leave_the_collector_alone(
+def test_other_commands_of_the_program_leave_the_collector_alone(
     freezes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gruponos.entrypoints.cli import main as program  # noqa: PLC0415 - the CLI under test
+
+    monkeypatch.setattr(program, "_own_process", False)  # run() sets it: undone after the test
+    monkeypatch.setattr(sys, "argv", ["gruponos", "list-pipelines"])
+    with pytest.raises(SystemExit) as exit_:
+        program.run()
+    assert exit_.value.code == 0
+    assert freezes == []
+    assert gc.isenabled()
+
+
+def test_main_in_another_program_leaves_the_collector_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from click.testing import CliRunner  # noqa: PLC0415
 
-    from gruponos.entrypoints.cli import main as program  # noqa: PLC0415
+    from gruponos.entrypoints.cli import main as program  # noqa: PLC0415 - the CLI under test
 
-    monkeypatch.setattr(sys, "argv", ["gruponos", "list-pipelines"])
-    with pytest.raises(SystemExit):
-        program.run()
-    assert CliRunner().invoke(program.main, ["list-pipelines"]).exit_code == 0
-    assert freezes == []
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("GRUPONOS_")]:  # noqa: TID251 - unset
+        monkeypatch.delenv(name)
+    # a sync that stops at its configuration (no WMS configured), after the command was looked up
+    result = CliRunner().invoke(program.main, ["--env-file", "/nonexistent/.env", "sync", "full"])
+    assert result.exit_code == 2, result.output
     assert gc.isenabled()

@@ -30,17 +30,18 @@ class LazyGroup(click.Group):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
-        #: called with a command's name just before its module is imported
+        #: called with a lazy command's name whenever it is looked up, before its module is
+        #: imported the first time
         self.before_import = before_import
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if self.before_import is not None and cmd_name in self.lazy_commands:
+            self.before_import(cmd_name)
         if cmd_name not in self.commands and cmd_name in self.lazy_commands:
             module, _, attribute = self.lazy_commands[cmd_name].partition(":")
-            if self.before_import is not None:
-                self.before_import(cmd_name)
             command = getattr(importlib.import_module(module), attribute)
             if not isinstance(command, click.Command):  # a wrong entry in the table: a bug
                 msg = f"{self.lazy_commands[cmd_name]} is not a click command"
